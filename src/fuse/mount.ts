@@ -1,0 +1,184 @@
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { loadFuseNative, type RawFuseOptions } from './native.js';
+import { toRawOps, type UnexpectedErrorHandler } from './raw-ops.js';
+import type { FuseOperations } from './types.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface FuseMountOptions {
+  /** Shown as the source in `mount` and /proc/mounts. */
+  fsname?: string;
+  /** The type shows as fuse.<subtype>. */
+  subtype?: string;
+  allowOther?: boolean;
+  allowRoot?: boolean;
+  /** Let the kernel check permissions against the modes we report. */
+  defaultPermissions?: boolean;
+  readOnly?: boolean;
+  /** libfuse prints every request to stderr. */
+  debug?: boolean;
+  /** A helper process unmounts if this process dies (SIGKILL). Default on. */
+  autoUnmount?: boolean;
+  /** Kernel caching of attributes, names and missing names, in seconds. */
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
+  /** Largest write request, in bytes. Default 1 MiB. */
+  maxWrite?: number;
+  /** Background requests (readahead, async reads) in flight. Default 64. */
+  maxBackground?: number;
+  /** FUSE worker threads, i.e. requests in flight at once. Default 256. */
+  maxThreads?: number;
+  /** The kernel caches writes and owns mtime/size. Default off. */
+  writebackCache?: boolean;
+  /** Ops on unlinked open files keep working (path null) instead of .fuse_hidden renames. */
+  hardRemove?: boolean;
+  kernelCache?: boolean;
+  autoCache?: boolean;
+  /** Bound on every op but flush, fsync and release, which are never cut short. */
+  opTimeoutMs?: number;
+  /** Called for exceptions that are not FsError (answered EIO). */
+  onUnexpectedError?: UnexpectedErrorHandler;
+}
+
+export const DEFAULT_MOUNT_OPTIONS = {
+  autoUnmount: true,
+  maxWrite: 1024 * 1024,
+  maxBackground: 64,
+  maxThreads: 256,
+  opTimeoutMs: 120_000,
+} as const;
+
+export class MountError extends Error {
+  override name = 'MountError';
+}
+
+/** A live FUSE mount. */
+export class FuseMount {
+  private done = false;
+
+  constructor(
+    readonly mountpoint: string,
+    /** Resolves once the kernel connection is gone (unmounted from here or outside). */
+    readonly exited: Promise<void>,
+  ) {
+    void exited.then(() => {
+      this.done = true;
+    });
+  }
+
+  get mounted(): boolean {
+    return !this.done;
+  }
+
+  /**
+   * Unmounts and waits until the FUSE loop has ended. Without `lazy` it fails with
+   * "busy" while files are open; `lazy` detaches at once and lets open files finish.
+   */
+  async unmount(options: { lazy?: boolean } = {}): Promise<void> {
+    if (this.done) return;
+    try {
+      await execFileAsync('fusermount3', [options.lazy ? '-uz' : '-u', '--', this.mountpoint]);
+    } catch (err) {
+      if (this.done) return;
+      const detail = (err as { stderr?: string }).stderr?.trim() || String(err);
+      throw new MountError(`cannot unmount ${this.mountpoint}: ${detail}`);
+    }
+    await this.exited;
+  }
+}
+
+/** Mounts `ops` at `mountpoint`; resolves once the kernel has sent INIT. */
+export async function mountFuse(
+  mountpoint: string,
+  ops: FuseOperations,
+  options: FuseMountOptions = {},
+): Promise<FuseMount> {
+  const target = resolve(mountpoint);
+  await prepareMountpoint(target);
+  const Fuse = loadFuseNative();
+  const settings = { ...DEFAULT_MOUNT_OPTIONS, ...options };
+  const onUnexpectedError =
+    settings.onUnexpectedError ?? ((op, err) => console.error(`s3mount: ${op} failed unexpectedly:`, err));
+
+  let signalExit: () => void = () => {};
+  const exited = new Promise<void>((res) => {
+    signalExit = res;
+  });
+  const raw: RawFuseOptions = {
+    fsname: settings.fsname,
+    subtype: settings.subtype,
+    allowOther: settings.allowOther,
+    allowRoot: settings.allowRoot,
+    defaultPermissions: settings.defaultPermissions,
+    readOnly: settings.readOnly,
+    debug: settings.debug,
+    autoUnmount: settings.autoUnmount,
+    attrTimeout: settings.attrTimeout,
+    entryTimeout: settings.entryTimeout,
+    negativeTimeout: settings.negativeTimeout,
+    maxWrite: settings.maxWrite,
+    maxBackground: settings.maxBackground,
+    maxThreads: settings.maxThreads,
+    writebackCache: settings.writebackCache,
+    hardRemove: settings.hardRemove,
+    kernelCache: settings.kernelCache,
+    autoCache: settings.autoCache,
+    timeout: { default: settings.opTimeoutMs, flush: false, fsync: false, release: false, fsyncdir: false },
+    onExit: () => signalExit(),
+  };
+  const fuse = new Fuse(target, toRawOps(ops, onUnexpectedError), raw);
+  await new Promise<void>((res, rej) => {
+    fuse.mount((err) => {
+      if (err) rej(new MountError(`cannot mount ${target}: ${err.message} (libfuse's reason is on stderr)`));
+      else res();
+    });
+  });
+  return new FuseMount(target, exited);
+}
+
+/**
+ * The mount point must be an existing directory that is not mounted. A dead FUSE
+ * mount left by a killed daemon ("Transport endpoint is not connected") is cleared.
+ */
+async function prepareMountpoint(target: string): Promise<void> {
+  try {
+    const st = await stat(target);
+    if (!st.isDirectory()) throw new MountError(`mount point ${target} is not a directory`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof MountError) throw err;
+    if (code === 'ENOENT') throw new MountError(`mount point ${target} does not exist: create it with mkdir -p ${target}`);
+    if (code !== 'ENOTCONN' && code !== 'ECONNABORTED') throw new MountError(`mount point ${target}: ${String(err)}`);
+    await clearStaleMount(target);
+    return;
+  }
+  if (await isMountpoint(target)) {
+    throw new MountError(`${target} is already mounted: unmount it first (s3mount unmount ${target})`);
+  }
+}
+
+async function clearStaleMount(target: string): Promise<void> {
+  try {
+    await execFileAsync('fusermount3', ['-uz', '--', target]);
+  } catch (err) {
+    const detail = (err as { stderr?: string }).stderr?.trim() || String(err);
+    throw new MountError(`${target} holds a dead FUSE mount that cannot be cleared: ${detail}`);
+  }
+}
+
+/** Whether `target` is a mount point, from /proc/self/mountinfo (path field escapes octal). */
+export async function isMountpoint(target: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((line) => {
+    const field = line.split(' ')[4];
+    return field !== undefined && unescapeMountPath(field) === target;
+  });
+}
+
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
