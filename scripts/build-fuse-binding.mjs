@@ -12,8 +12,8 @@ const bindingDir = join(root, 'node_modules', 'fuse-native');
 const INSTALL_HINT =
   'install the build packages with: apt-get install -y libfuse3-dev fuse3 pkg-config g++ make python3';
 
-function fail(message) {
-  console.error(`s3mount: cannot build the FUSE binding: ${message}; ${INSTALL_HINT}`);
+function fail(message, hint = INSTALL_HINT) {
+  console.error(`s3mount: cannot build the FUSE binding: ${message}; ${hint}`);
   process.exit(1);
 }
 
@@ -33,21 +33,26 @@ function applyPatch() {
   execFileSync(process.execPath, [patchPackage, '--error-on-fail'], { cwd: root, stdio: 'inherit' });
 }
 
-// npm's bundled node-gyp when run by npm, else one on PATH; the machine's own Node
-// headers when present, so that no header download is needed.
+// npm's bundled node-gyp (npm names it when it runs us; else next to this Node), else
+// one on PATH; the machine's own Node headers when present, so nothing is downloaded.
 function nodeGypCommand() {
-  const args = ['rebuild'];
+  const args = ['rebuild', '--loglevel=error'];
   const prefix = dirname(dirname(process.execPath));
   if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
-  const bundled = process.env.npm_config_node_gyp;
-  if (bundled && existsSync(bundled)) return { command: process.execPath, args: [bundled, ...args] };
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ];
+  const bundled = candidates.find((candidate) => candidate && existsSync(candidate));
+  if (bundled) return { command: process.execPath, args: [bundled, ...args] };
   return { command: 'node-gyp', args };
 }
 
 function build() {
   const { command, args } = nodeGypCommand();
   const result = spawnSync(command, args, { cwd: bindingDir, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (result.error || result.status !== 0) fail(`node-gyp failed (${result.error?.message ?? `exit ${result.status}`})`);
+  if (result.error) fail(`node-gyp could not be run (${result.error.message})`, 'install it with: npm install -g node-gyp');
+  if (result.status !== 0) fail(`node-gyp failed with exit code ${result.status} (its output is above)`);
   createRequire(import.meta.url)(join(bindingDir, 'index.js'));
 }
 

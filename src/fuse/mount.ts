@@ -36,6 +36,8 @@ export interface FuseMountOptions {
   writebackCache?: boolean;
   /** Ops on unlinked open files keep working (path null) instead of .fuse_hidden renames. */
   hardRemove?: boolean;
+  /** Report our inode numbers instead of libfuse's own. */
+  useIno?: boolean;
   kernelCache?: boolean;
   autoCache?: boolean;
   /** Bound on every op but flush, fsync and release, which are never cut short. */
@@ -125,6 +127,7 @@ export async function mountFuse(
     maxThreads: settings.maxThreads,
     writebackCache: settings.writebackCache,
     hardRemove: settings.hardRemove,
+    useIno: settings.useIno,
     kernelCache: settings.kernelCache,
     autoCache: settings.autoCache,
     timeout: { default: settings.opTimeoutMs, flush: false, fsync: false, release: false, fsyncdir: false },

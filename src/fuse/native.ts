@@ -21,6 +21,7 @@ export interface RawFuseOptions {
   kernelCache?: boolean;
   autoCache?: boolean;
   hardRemove?: boolean;
+  useIno?: boolean;
   writebackCache?: boolean;
   attrTimeout?: number;
   entryTimeout?: number;

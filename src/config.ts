@@ -1,0 +1,32 @@
+/** A mount's settings, validated: what the CLI produces and every layer reads. */
+export interface MountConfig {
+  bucket: string;
+  /** Key prefix that the mount's root maps to: '' or 'a/b/' (always a trailing slash). */
+  prefix: string;
+  /** Absolute path. */
+  mountpoint: string;
+  /** S3 endpoint URL; undefined means AWS (or AWS_ENDPOINT_URL, read by the SDK). */
+  endpoint?: string;
+  /** undefined: from the environment / profile, else us-east-1. */
+  region?: string;
+  pathStyle: boolean;
+  /** Named profile of ~/.aws/credentials and ~/.aws/config. */
+  profile?: string;
+  readOnly: boolean;
+  /** Owner and modes for objects without s3mount/s3fs metadata. */
+  uid: number;
+  gid: number;
+  fileMode: number;
+  dirMode: number;
+  /** How long attributes and listings are trusted before asking S3 again. */
+  statTtlSeconds: number;
+  /** Staging files for writes live here. */
+  cacheDir: string;
+  logLevel: LogLevel;
+  /** libfuse prints every request to stderr. */
+  debugFuse: boolean;
+  /** Stay in the foreground instead of returning once mounted. */
+  foreground: boolean;
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
