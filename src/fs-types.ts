@@ -1,3 +1,4 @@
+// The vocabulary shared by the layers: the FUSE wrapper speaks it, the VFS implements it.
 /** A point in time with nanosecond precision, as the kernel keeps it. */
 export interface Timespec {
   sec: number;

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadFuseNative, type RawFuseOptions } from './native.js';
 import { toRawOps, type UnexpectedErrorHandler } from './raw-ops.js';
-import type { FuseOperations } from './types.js';
+import type { FuseOperations } from '../fs-types.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -1,6 +1,6 @@
 import type { RawCallback, RawOps, RawTimespec } from './native.js';
-import { toNegativeErrno, FsError } from './errors.js';
-import type { FileStat, FuseOperations, OpenResult, StatFs, TimeUpdate } from './types.js';
+import { toNegativeErrno, FsError } from '../errors.js';
+import type { FileStat, FuseOperations, OpenResult, StatFs, TimeUpdate } from '../fs-types.js';
 
 const UTIME_NOW = 1073741823;
 const UTIME_OMIT = 1073741822;

@@ -1,0 +1,479 @@
+import { open } from 'node:fs/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type GetObjectCommandInput,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import PQueue from 'p-queue';
+import { FsError } from '../errors.js';
+import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
+import { describeEndpoint } from './client.js';
+import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError } from './errors.js';
+import { decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
+import { copyParts, DEFAULT_PART_CONCURRENCY, readExactly, uploadFileParts } from './multipart.js';
+
+export { normalizeEtag } from './keys.js';
+
+const MiB = 1024 * 1024;
+
+/** What HEAD tells about an object. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** As the server sent it (quoted). */
+  etag: string;
+  lastModified: Date;
+  /** User metadata: lowercase names without "x-amz-meta-". */
+  metadata: Record<string, string>;
+  contentType?: string;
+}
+
+/** What a listing tells about an object (no user metadata: that costs a HEAD). */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface Listing {
+  objects: ListedObject[];
+  /** Common prefixes, full keys with the trailing delimiter ("a/b/"). */
+  prefixes: string[];
+}
+
+export interface BucketOptions {
+  /** Files below this size are uploaded with one PUT (default 8 MiB). */
+  singlePutLimit?: number;
+  /** Objects above this size are copied with UploadPartCopy (default 5 GiB, S3's CopyObject limit). */
+  multipartCopyThreshold?: number;
+}
+
+export const DEFAULT_SINGLE_PUT_LIMIT = 8 * MiB;
+export const MAX_SINGLE_COPY_SIZE = 5 * 1024 * MiB;
+const DELETE_BATCH = 1000;
+const DELETE_CONCURRENCY = 4;
+const SINGLE_DELETE_CONCURRENCY = 16;
+/** Body reads that fail midway (the SDK retries only until the headers) are tried again. */
+const BODY_ATTEMPTS = 3;
+
+/**
+ * One bucket, through the SDK. Every method throws FsError (see toFsError), except
+ * check(), whose errors are for a human at mount time. Keys are used verbatim: the
+ * mapping between paths and keys belongs to src/vfs.
+ */
+export class Bucket {
+  private multiDeleteUnsupported = false;
+  private readonly singlePutLimit: number;
+  private readonly multipartCopyThreshold: number;
+
+  constructor(
+    readonly client: S3Client,
+    readonly name: string,
+    options: BucketOptions = {},
+  ) {
+    this.singlePutLimit = options.singlePutLimit ?? DEFAULT_SINGLE_PUT_LIMIT;
+    this.multipartCopyThreshold = options.multipartCopyThreshold ?? MAX_SINGLE_COPY_SIZE;
+  }
+
+  /**
+   * Fails with one clear sentence when the bucket cannot be used: missing, access
+   * denied, endpoint unreachable, no credentials. HeadBucket decides most cases;
+   * when its answer is not conclusive (403 from a policy that allows listing but not
+   * HeadBucket, servers without HeadBucket) a one-key listing decides.
+   */
+  async check(): Promise<void> {
+    const fail = async (err: unknown): Promise<never> => {
+      const endpoint = await describeEndpoint(this.client);
+      throw new Error(describeConnectError(err, { bucket: this.name, endpoint }), { cause: err });
+    };
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.name }));
+      return;
+    } catch (err) {
+      const { status } = describeS3Error(err);
+      if (status === undefined || status === 404) return fail(err);
+    }
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.name, MaxKeys: 1 }));
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  /** HEAD; undefined when the key does not exist. */
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+      const metadata: Record<string, string> = {};
+      for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        etag: out.ETag ?? '',
+        lastModified: out.LastModified ?? new Date(0),
+        metadata,
+        ...(out.ContentType === undefined ? {} : { contentType: out.ContentType }),
+      };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw toFsError(err);
+    }
+  }
+
+  /** One directory level: every page of ListObjectsV2 with the delimiter. */
+  async list(prefix: string, delimiter = '/'): Promise<Listing> {
+    const objects: ListedObject[] = [];
+    // A Set: a server may repeat a prefix on the next page.
+    const prefixes = new Set<string>();
+    for await (const page of this.pages(prefix, delimiter)) {
+      objects.push(...page.objects);
+      for (const p of page.prefixes) prefixes.add(p);
+    }
+    return { objects, prefixes: [...prefixes] };
+  }
+
+  /** Every object under `prefix` at any depth, page by page. */
+  async *listAll(prefix: string): AsyncGenerator<ListedObject> {
+    for await (const page of this.pages(prefix, undefined)) yield* page.objects;
+  }
+
+  /**
+   * Whether any key starts with `prefix`. With `ignoreMarker`, the key equal to
+   * `prefix` itself (a directory marker "dir/") does not count: that answers "is
+   * this directory empty" for rmdir.
+   */
+  async hasAnyUnder(prefix: string, options: { ignoreMarker?: boolean } = {}): Promise<boolean> {
+    try {
+      const out = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.name,
+          Prefix: prefix || undefined,
+          MaxKeys: 1,
+          // Keys sort after their prefix, so starting after it skips only the marker.
+          StartAfter: options.ignoreMarker && prefix ? prefix : undefined,
+        }),
+      );
+      return (out.Contents?.length ?? 0) > 0 || (out.CommonPrefixes?.length ?? 0) > 0;
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /**
+   * Bytes [start, endExclusive) of the object, fewer only at its end (empty at or
+   * past the end). With `ifMatch`, fails with ESTALE when the object is no longer
+   * that version, so that chunks of two versions are never mixed.
+   */
+  async getRange(key: string, start: number, endExclusive: number, ifMatch?: string): Promise<Buffer> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(endExclusive) || start < 0) {
+      throw new FsError('EINVAL', `invalid range ${start}-${endExclusive}`);
+    }
+    if (endExclusive <= start) return Buffer.alloc(0);
+    try {
+      const { body, contentRange } = await this.download({
+        Bucket: this.name,
+        Key: key,
+        Range: `bytes=${start}-${endExclusive - 1}`,
+        IfMatch: ifMatch === undefined ? undefined : quoteEtag(ifMatch),
+      });
+      return sliceRange(body, contentRange, start, endExclusive);
+    } catch (err) {
+      const { code, status } = describeS3Error(err);
+      // 416: the range starts at or past the end (any range of an empty object).
+      if (status === 416 || code === 'InvalidRange') return Buffer.alloc(0);
+      throw toFsError(err);
+    }
+  }
+
+  /** The whole object in memory: for small objects (symlink targets, markers). */
+  async getObject(key: string): Promise<Buffer> {
+    try {
+      return (await this.download({ Bucket: this.name, Key: key })).body;
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /**
+   * GET and collect the body. The SDK retries a request only until the response
+   * headers arrive; a body that breaks midway (connection reset) is fetched again
+   * here, with the same conditions.
+   */
+  private async download(input: GetObjectCommandInput): Promise<{ body: Buffer; contentRange: string | undefined }> {
+    for (let attempt = 1; ; attempt++) {
+      const out = await this.client.send(new GetObjectCommand(input));
+      try {
+        return { body: await readBody(out.Body), contentRange: out.ContentRange };
+      } catch (err) {
+        if (attempt >= BODY_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** PUT of a body in memory. */
+  async put(
+    key: string,
+    body: Buffer,
+    metadata: Record<string, string>,
+    contentType?: string,
+  ): Promise<{ etag: string }> {
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          Metadata: metadata,
+          ContentType: contentType,
+        }),
+      );
+      return { etag: out.ETag || (await this.etagOf(key)) };
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /**
+   * Uploads `size` bytes of a local file as `key`: one PUT below 8 MiB, else a
+   * multipart upload whose parts follow partLayout() and go up `concurrency` at a
+   * time. A failed multipart upload is aborted. Small files are read into memory
+   * rather than streamed so that the SDK can retry the PUT (it never retries a
+   * stream).
+   */
+  async uploadFile(
+    key: string,
+    filePath: string,
+    size: number,
+    metadata: Record<string, string>,
+    options: { partSize?: number; concurrency?: number; contentType?: string } = {},
+  ): Promise<{ etag: string }> {
+    try {
+      const handle = await open(filePath, 'r');
+      try {
+        // A file shorter than promised would leave the server waiting for bytes
+        // that never come; fail before sending anything.
+        const { size: actual } = await handle.stat();
+        if (actual < size) {
+          throw new FsError('EIO', `${filePath} has ${actual} bytes, fewer than the ${size} to upload`);
+        }
+        if (size < this.singlePutLimit) {
+          const body = await readExactly(handle, 0, size);
+          return await this.put(key, body, metadata, options.contentType);
+        }
+        const etag = await uploadFileParts({
+          client: this.client,
+          bucket: this.name,
+          key,
+          handle,
+          metadata,
+          contentType: options.contentType,
+          parts: partLayout(size, options.partSize ?? DEFAULT_PART_SIZE),
+          concurrency: options.concurrency ?? DEFAULT_PART_CONCURRENCY,
+        });
+        return { etag: etag || (await this.etagOf(key)) };
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /**
+   * Server-side copy. With `metadata` the copy gets exactly that user metadata
+   * (REPLACE; give `contentType` too, or it resets to the default), else the
+   * source's. Objects above 5 GiB are copied in parts, all from the same source
+   * version.
+   */
+  async copy(
+    srcKey: string,
+    dstKey: string,
+    options: {
+      size: number;
+      metadata?: Record<string, string>;
+      contentType?: string;
+      partSize?: number;
+      concurrency?: number;
+    },
+  ): Promise<{ etag: string }> {
+    try {
+      if (options.size <= this.multipartCopyThreshold) {
+        const out = await this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.name,
+            Key: dstKey,
+            CopySource: encodeCopySource(this.name, srcKey),
+            MetadataDirective: options.metadata ? 'REPLACE' : 'COPY',
+            Metadata: options.metadata,
+            ContentType: options.metadata ? options.contentType : undefined,
+          }),
+        );
+        return { etag: out.CopyObjectResult?.ETag || (await this.etagOf(dstKey)) };
+      }
+      // A multipart upload starts without metadata: take the source's unless
+      // replaced, and pin the source's version with its ETag.
+      const source = await this.head(srcKey);
+      if (!source) throw new FsError('ENOENT', `S3 NoSuchKey: ${srcKey}`);
+      const etag = await copyParts({
+        client: this.client,
+        bucket: this.name,
+        key: dstKey,
+        sourceKey: srcKey,
+        sourceEtag: source.etag || undefined,
+        metadata: options.metadata ?? source.metadata,
+        contentType: options.metadata ? options.contentType : source.contentType,
+        parts: partLayout(source.size, options.partSize ?? DEFAULT_PART_SIZE),
+        concurrency: options.concurrency ?? DEFAULT_PART_CONCURRENCY,
+      });
+      return { etag: etag || (await this.etagOf(dstKey)) };
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /** Deletes a key; deleting a missing key succeeds, as in S3. */
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /**
+   * Deletes many keys with DeleteObjects, 1000 per request, a few requests at a
+   * time; one DELETE per key on servers without DeleteObjects. Fails with the first
+   * key the server could not delete.
+   */
+  async deleteMany(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const batches: string[][] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) batches.push(keys.slice(i, i + DELETE_BATCH));
+    const queue = new PQueue({ concurrency: DELETE_CONCURRENCY });
+    await Promise.all(batches.map((batch) => queue.add(() => this.deleteBatch(batch))));
+  }
+
+  private async deleteBatch(keys: string[]): Promise<void> {
+    if (!this.multiDeleteUnsupported) {
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.name,
+            Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+        const first = failed[0];
+        if (first) throw fsErrorFromCode(first.Code ?? 'InternalError', `${first.Key ?? ''}: ${first.Message ?? ''}`);
+        return;
+      } catch (err) {
+        if (err instanceof FsError) throw err;
+        if (!isMultiDeleteUnsupported(err)) throw toFsError(err);
+        this.multiDeleteUnsupported = true;
+      }
+    }
+    const queue = new PQueue({ concurrency: SINGLE_DELETE_CONCURRENCY });
+    await Promise.all(keys.map((key) => queue.add(() => this.delete(key))));
+  }
+
+  private async *pages(prefix: string, delimiter: string | undefined): AsyncGenerator<Listing> {
+    let token: string | undefined;
+    const seen = new Set<string>();
+    do {
+      let out: ListObjectsV2CommandOutput;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.name,
+            Prefix: prefix || undefined,
+            Delimiter: delimiter || undefined,
+            ContinuationToken: token,
+            // Keys may hold characters that XML 1.0 cannot carry (control
+            // characters) or that XML parsers rewrite (\r): ask for them URL-encoded.
+            EncodingType: 'url',
+          }),
+        );
+      } catch (err) {
+        throw toFsError(err);
+      }
+      // Decode only what the server says it encoded: some servers ignore the request.
+      const decode = out.EncodingType === 'url' ? decodeListingKey : (s: string) => s;
+      yield {
+        objects: (out.Contents ?? []).flatMap((o) =>
+          o.Key === undefined
+            ? []
+            : [
+                {
+                  key: decode(o.Key),
+                  size: o.Size ?? 0,
+                  etag: o.ETag ?? '',
+                  lastModified: o.LastModified ?? new Date(0),
+                },
+              ],
+        ),
+        prefixes: (out.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [decode(p.Prefix)])),
+      };
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      if (out.IsTruncated && !token) throw new FsError('EIO', 'S3 listing is truncated but has no continuation token');
+      if (token !== undefined) {
+        // A server that hands out the same token twice would loop forever.
+        if (seen.has(token)) throw new FsError('EIO', 'S3 listing repeated a continuation token');
+        seen.add(token);
+      }
+    } while (token !== undefined);
+  }
+
+  /** For servers that answer an upload or copy without an ETag. */
+  private async etagOf(key: string): Promise<string> {
+    const info = await this.head(key);
+    if (!info) throw new FsError('ENOENT', `S3 object ${key} vanished right after it was written`);
+    return info.etag;
+  }
+}
+
+function isMultiDeleteUnsupported(err: unknown): boolean {
+  const { code, status } = describeS3Error(err);
+  return code === 'NotImplemented' || code === 'MissingContentMD5' || status === 501 || status === 405;
+}
+
+/** The SDK's body stream, collected. A stream that breaks midway rejects. */
+async function readBody(body: { transformToByteArray(): Promise<Uint8Array> } | undefined): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0);
+  const bytes = await body.transformToByteArray();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Exactly the bytes asked for. A server may ignore Range and send the whole object
+ * with 200 (HTTP allows it), or send a wider range: cut what was asked out of it.
+ */
+function sliceRange(body: Buffer, contentRange: string | undefined, start: number, endExclusive: number): Buffer {
+  let bodyStart = 0;
+  let total: number | undefined;
+  if (contentRange) {
+    const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange.trim());
+    if (!match) throw new FsError('EIO', `S3 answered an unreadable Content-Range: ${contentRange}`);
+    bodyStart = Number(match[1]);
+    if (match[3] !== '*') total = Number(match[3]);
+  } else {
+    total = body.length;
+  }
+  if (bodyStart > start) throw new FsError('EIO', `S3 answered bytes from ${bodyStart} for a read from ${start}`);
+  const end = Math.min(endExclusive, total ?? endExclusive);
+  const wanted = Math.max(0, end - start);
+  const offset = start - bodyStart;
+  if (body.length < offset + wanted) {
+    throw new FsError('EIO', `S3 answered ${body.length - offset} bytes for a read of ${wanted}: short body`);
+  }
+  return body.subarray(offset, offset + wanted);
+}

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface S3ClientOptions {
+  /** Endpoint URL; undefined means AWS (or AWS_ENDPOINT_URL, which the SDK reads). */
+  endpoint?: string;
+  /** undefined: the SDK's default (AWS_REGION, the profile's region), else us-east-1. */
+  region?: string;
+  /** Path-style addressing (http://host/bucket/key), which most non-AWS servers need. */
+  pathStyle: boolean;
+  /** Named profile of ~/.aws/credentials and ~/.aws/config. */
+  profile?: string;
+  /** Attempts per request, retries included (SDK default 3). */
+  maxAttempts?: number;
+}
+
+/** Region used when neither the options nor the SDK's sources name one. */
+export const FALLBACK_REGION = 'us-east-1';
+
+// Parallel chunk GETs, part uploads and HEAD fan-out run at the same time; the
+// SDK's default of 50 sockets would queue them behind each other.
+const MAX_SOCKETS = 64;
+// An unreachable endpoint must fail a mount in seconds, not after the OS's
+// two-minute TCP connect timeout.
+const CONNECT_TIMEOUT_MS = 5_000;
+// A server that stops answering mid-request would otherwise hang a FUSE call
+// forever. Generous, because a server may be silent while it assembles a large
+// multipart upload or copies a 5 GiB part.
+const SOCKET_IDLE_TIMEOUT_MS = 300_000;
+
+/**
+ * Creates the S3 client that every layer shares. Credentials come from the SDK's
+ * default chain (environment, `profile` in the shared files, SSO, process,
+ * web identity, instance metadata); nothing here logs or stores them.
+ */
+export function createS3Client(options: S3ClientOptions): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
+  return new S3Client({
+    endpoint: options.endpoint,
+    region: options.region ?? defaultRegion(options.profile),
+    forcePathStyle: options.pathStyle,
+    profile: options.profile,
+    maxAttempts: options.maxAttempts,
+    // The SDK's default CRC32 checksums on every upload are rejected by servers
+    // that do not know them (Ceph RGW with streamed bodies, older MinIO); ask
+    // for checksums only where the API demands one (DeleteObjects' Content-MD5).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent({ ...agentOptions, ca: caBundle() }),
+    }),
+  });
+}
+
+/**
+ * The SDK's own region lookup, falling back to us-east-1 instead of failing every
+ * request with "Region is missing": S3-compatible servers mostly ignore the region
+ * and users of them rarely configure one. Looked up once, at the first request.
+ */
+function defaultRegion(profile: string | undefined): () => Promise<string> {
+  let region: Promise<string> | undefined;
+  return () => {
+    region ??= (async () => {
+      // A client without a region exposes the SDK's default chain as config.region.
+      const probe = new S3Client(profile === undefined ? {} : { profile });
+      try {
+        const found = await probe.config.region();
+        return found || FALLBACK_REGION;
+      } catch {
+        return FALLBACK_REGION;
+      } finally {
+        probe.destroy();
+      }
+    })();
+    return region;
+  };
+}
+
+/**
+ * AWS_CA_BUNDLE names the CA certificates to trust, as for the AWS CLI and the
+ * other SDKs (the JavaScript SDK ignores it). Servers with a private CA, such as
+ * an in-house Ceph RGW, are configured that way.
+ */
+function caBundle(): Buffer | undefined {
+  const path = process.env.AWS_CA_BUNDLE;
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
+    throw new Error(`cannot read the CA bundle named by AWS_CA_BUNDLE (${path}): ${reason}`);
+  }
+}
+
+/**
+ * The client's endpoint as a URL for messages, or undefined for AWS's own
+ * endpoints. Credentials never appear in it (user:password@ is dropped).
+ */
+export async function describeEndpoint(client: S3Client): Promise<string | undefined> {
+  if (!client.config.isCustomEndpoint || !client.config.endpoint) return undefined;
+  try {
+    const endpoint: unknown = await client.config.endpoint();
+    if (typeof endpoint !== 'object' || endpoint === null) return undefined;
+    if ('url' in endpoint && endpoint.url instanceof URL) return withoutUserInfo(endpoint.url);
+    const { protocol, hostname, port, path } = endpoint as { protocol?: string; hostname?: string; port?: number; path?: string };
+    if (!hostname) return undefined;
+    const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
+    const suffix = path && path !== '/' ? path : '';
+    return `${protocol ?? 'https:'}//${host}${port ? `:${port}` : ''}${suffix}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function withoutUserInfo(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.href.replace(/\/$/, '');
+}

@@ -1,0 +1,453 @@
+// src/s3 against the run's s3rver (test/global-setup.ts), over real HTTP.
+//
+// The server is @20minutes/s3rver with the project's dev patch
+// (patches/@20minutes+s3rver+4.0.4.dev.patch), which fixes the defects these tests
+// would otherwise trip on: implicit prefixes missing from delimiter listings, keys
+// out of order across pages, copy sources decoded with decodeURI (keys with
+// + # $ & , : ; = ? @ could not be copied), "bytes=0-0" answered with the whole
+// object, If-Match ignored, AbortMultipartUpload answering 405, encoding-type=url
+// ignored. The tests assert what real S3 does.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import PQueue from 'p-queue';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FsError } from '../../src/errors.js';
+import { Bucket } from '../../src/s3/bucket.js';
+import { createS3Client } from '../../src/s3/client.js';
+import { normalizeEtag } from '../../src/s3/keys.js';
+import {
+  TEST_CREDENTIALS,
+  createTestBucket,
+  getObjectBytes,
+  headObject,
+  listKeys,
+  putObject,
+  testClient,
+  testEndpoint,
+} from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+
+const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
+
+async function putMany(bucket: string, keys: string[]): Promise<void> {
+  const queue = new PQueue({ concurrency: 32 });
+  await Promise.all(keys.map((key) => queue.add(() => putObject(bucket, key, `body of ${key}`))));
+}
+
+async function expectFsError(promise: Promise<unknown>, code: string): Promise<FsError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(FsError);
+  expect((err as FsError).code).toBe(code);
+  return err as FsError;
+}
+
+/** A loopback port with nothing listening: bound, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
+
+let name: string;
+let bucket: Bucket;
+let workDir: string;
+
+beforeAll(async () => {
+  name = await createTestBucket('s3-bucket');
+  bucket = new Bucket(testClient(), name);
+  workDir = await mkdtemp(join(tmpdir(), 's3mount-bucket-test-'));
+});
+
+afterAll(async () => {
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('createS3Client', () => {
+  it('works with credentials from the environment and no region anywhere', { timeout: 20_000 }, async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', TEST_CREDENTIALS.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', TEST_CREDENTIALS.secretAccessKey);
+    vi.stubEnv('AWS_REGION', undefined);
+    vi.stubEnv('AWS_DEFAULT_REGION', undefined);
+    vi.stubEnv('AWS_PROFILE', undefined);
+    vi.stubEnv('AWS_CONFIG_FILE', join(workDir, 'no-such-config'));
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', join(workDir, 'no-such-credentials'));
+    const client = createS3Client({ endpoint: testEndpoint(), pathStyle: true });
+    try {
+      expect(await client.config.region()).toBe('us-east-1');
+      const viaEnv = new Bucket(client, name);
+      await viaEnv.check();
+      await viaEnv.put('client/env.txt', Buffer.from('hello'), { mtime: '1' });
+      expect((await getObjectBytes(name, 'client/env.txt')).toString()).toBe('hello');
+    } finally {
+      client.destroy();
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('uses the region it is given', { timeout: 10_000 }, async () => {
+    const client = createS3Client({ endpoint: testEndpoint(), pathStyle: true, region: 'eu-west-3' });
+    try {
+      expect(await client.config.region()).toBe('eu-west-3');
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('check', () => {
+  it('passes for an existing bucket', { timeout: 10_000 }, async () => {
+    await expect(bucket.check()).resolves.toBeUndefined();
+  });
+
+  it('says clearly that a bucket does not exist', { timeout: 10_000 }, async () => {
+    const missing = new Bucket(testClient(), 'no-such-bucket-s3mount');
+    await expect(missing.check()).rejects.toThrow(
+      `bucket no-such-bucket-s3mount does not exist at ${testEndpoint()}`,
+    );
+  });
+
+  it('says clearly that an endpoint cannot be reached, within seconds', { timeout: 15_000 }, async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    // Credentials are resolved before connecting: give some so that the connection is tried.
+    vi.stubEnv('AWS_ACCESS_KEY_ID', TEST_CREDENTIALS.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', TEST_CREDENTIALS.secretAccessKey);
+    const client = createS3Client({ endpoint, pathStyle: true, region: 'us-east-1' });
+    const started = Date.now();
+    try {
+      await expect(new Bucket(client, name).check()).rejects.toThrow(
+        `cannot reach ${endpoint}: ECONNREFUSED; check --endpoint and the network`,
+      );
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      client.destroy();
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('says clearly that the credentials are refused, without showing them', { timeout: 10_000 }, async () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const client = new S3Client({
+      endpoint: testEndpoint(),
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'NOSUCHKEY', secretAccessKey: secret },
+    });
+    try {
+      const err = await new Bucket(client, name).check().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toMatch(/^access denied to bucket .* \(InvalidAccessKeyId\): check the credentials/);
+      expect(err?.message).not.toContain(secret);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('says clearly that a secret key is wrong', { timeout: 10_000 }, async () => {
+    const client = new S3Client({
+      endpoint: testEndpoint(),
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: TEST_CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' },
+    });
+    try {
+      await expect(new Bucket(client, name).check()).rejects.toThrow(
+        /^access denied to bucket .* \(SignatureDoesNotMatch\): check the credentials/,
+      );
+      await expectFsError(new Bucket(client, name).getObject('put/a.bin'), 'EACCES');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('says clearly that no credentials were found', { timeout: 15_000 }, async () => {
+    for (const variable of [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'AWS_PROFILE',
+      'AWS_WEB_IDENTITY_TOKEN_FILE',
+      'AWS_ROLE_ARN',
+      'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+      'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    ]) {
+      vi.stubEnv(variable, undefined);
+    }
+    vi.stubEnv('AWS_CONFIG_FILE', join(workDir, 'no-such-config'));
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', join(workDir, 'no-such-credentials'));
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+    const client = createS3Client({ endpoint: testEndpoint(), pathStyle: true, region: 'us-east-1' });
+    try {
+      await expect(new Bucket(client, name).check()).rejects.toThrow(/^no S3 credentials found: set AWS_ACCESS_KEY_ID/);
+    } finally {
+      client.destroy();
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('head, put, getObject', () => {
+  it('answers undefined for a missing key', { timeout: 10_000 }, async () => {
+    expect(await bucket.head('no/such/key')).toBeUndefined();
+  });
+
+  it('puts an object with metadata and reads it back', { timeout: 10_000 }, async () => {
+    const body = randomBytes(3000);
+    const { etag } = await bucket.put('put/a.bin', body, { mtime: '1700000000.5', Mode: '33188' }, 'application/x-test');
+    expect(etag).toMatch(/^".+"$/);
+    expect(normalizeEtag(etag)).toBe(md5(body));
+    const info = await bucket.head('put/a.bin');
+    expect(info).toMatchObject({ key: 'put/a.bin', size: 3000, etag, metadata: { mtime: '1700000000.5', mode: '33188' } });
+    expect(info?.contentType).toBe('application/x-test');
+    expect(info?.lastModified).toBeInstanceOf(Date);
+    expect((await bucket.getObject('put/a.bin')).equals(body)).toBe(true);
+  });
+
+  it('fails with ENOENT for a missing key or bucket', { timeout: 10_000 }, async () => {
+    await expectFsError(bucket.getObject('no/such/key'), 'ENOENT');
+    await expectFsError(new Bucket(testClient(), 'no-such-bucket-s3mount').getObject('k'), 'ENOENT');
+    await expectFsError(new Bucket(testClient(), 'no-such-bucket-s3mount').list(''), 'ENOENT');
+  });
+});
+
+describe('getRange', () => {
+  const body = randomBytes(1000);
+  let etag: string;
+
+  beforeAll(async () => {
+    etag = await putObject(name, 'range/obj', body);
+    await putObject(name, 'range/empty', '');
+  });
+
+  it('reads the first byte, the last byte, the middle and the whole', { timeout: 10_000 }, async () => {
+    expect(await bucket.getRange('range/obj', 0, 1)).toEqual(body.subarray(0, 1));
+    expect(await bucket.getRange('range/obj', 999, 1000)).toEqual(body.subarray(999, 1000));
+    expect(await bucket.getRange('range/obj', 100, 356)).toEqual(body.subarray(100, 356));
+    expect(await bucket.getRange('range/obj', 0, 1000)).toEqual(body);
+  });
+
+  it('stops at the end of the object', { timeout: 10_000 }, async () => {
+    expect(await bucket.getRange('range/obj', 990, 2000)).toEqual(body.subarray(990));
+    expect(await bucket.getRange('range/obj', 1000, 1100)).toHaveLength(0);
+    expect(await bucket.getRange('range/obj', 5000, 6000)).toHaveLength(0);
+    expect(await bucket.getRange('range/empty', 0, 4096)).toHaveLength(0);
+    expect(await bucket.getRange('range/obj', 10, 10)).toHaveLength(0);
+  });
+
+  it('reads only the version named by If-Match', { timeout: 10_000 }, async () => {
+    expect(await bucket.getRange('range/obj', 0, 10, etag)).toEqual(body.subarray(0, 10));
+    // bare ETags (some servers send them so) are accepted too
+    expect(await bucket.getRange('range/obj', 0, 10, normalizeEtag(etag))).toEqual(body.subarray(0, 10));
+    await expectFsError(bucket.getRange('range/obj', 0, 10, '"0123456789abcdef0123456789abcdef"'), 'ESTALE');
+  });
+
+  it('fails with ENOENT for a missing key', { timeout: 10_000 }, async () => {
+    await expectFsError(bucket.getRange('range/none', 0, 10), 'ENOENT');
+  });
+});
+
+describe('list, listAll, hasAnyUnder', () => {
+  // 1000 files and 500 directories that exist only through deeper keys: a
+  // delimiter listing of 1500 entries, two pages.
+  const files = Array.from({ length: 1000 }, (_, i) => `many/f${String(i).padStart(4, '0')}`);
+  const deep = Array.from({ length: 500 }, (_, i) => `many/d${String(i).padStart(3, '0')}/sub/leaf`);
+
+  beforeAll(async () => {
+    await putMany(name, [
+      ...files,
+      ...deep,
+      't1/d00/sub0/f1',
+      'marker/',
+      'marker/inside/x',
+      'onlymarker/',
+      'odd/a b+c#d?e%f ü',
+      'odd/ctl\rcarriage',
+      'odd/ctl\u0001one',
+    ]);
+  }, 60_000);
+
+  it('lists every page, with implicit directories as prefixes', { timeout: 30_000 }, async () => {
+    const { objects, prefixes } = await bucket.list('many/');
+    expect(objects.map((o) => o.key)).toEqual(files);
+    expect(prefixes).toEqual(Array.from({ length: 500 }, (_, i) => `many/d${String(i).padStart(3, '0')}/`));
+    const first = objects[0];
+    expect(first?.size).toBe(Buffer.byteLength('body of many/f0000'));
+    expect(first?.etag).toMatch(/^".+"$/);
+    expect(first?.lastModified).toBeInstanceOf(Date);
+  });
+
+  it('shows directories that have no marker object', { timeout: 10_000 }, async () => {
+    expect((await bucket.list('')).prefixes).toEqual(
+      expect.arrayContaining(['many/', 't1/', 'marker/', 'onlymarker/', 'odd/']),
+    );
+    expect(await bucket.list('t1/')).toEqual({ objects: [], prefixes: ['t1/d00/'] });
+    const marker = await bucket.list('marker/');
+    expect(marker.objects.map((o) => o.key)).toEqual(['marker/']);
+    expect(marker.prefixes).toEqual(['marker/inside/']);
+  });
+
+  it('returns keys exactly, whatever characters they hold', { timeout: 10_000 }, async () => {
+    const { objects } = await bucket.list('odd/');
+    expect(objects.map((o) => o.key).sort()).toEqual(['odd/a b+c#d?e%f ü', 'odd/ctl\u0001one', 'odd/ctl\rcarriage'].sort());
+  });
+
+  it('streams every key under a prefix without a delimiter', { timeout: 30_000 }, async () => {
+    const keys: string[] = [];
+    for await (const object of bucket.listAll('many/')) keys.push(object.key);
+    expect(keys).toHaveLength(1500);
+    expect(keys).toEqual([...files, ...deep].sort());
+  });
+
+  it('tells whether anything is under a prefix', { timeout: 10_000 }, async () => {
+    expect(await bucket.hasAnyUnder('t1/')).toBe(true);
+    expect(await bucket.hasAnyUnder('t1/d00/sub0/')).toBe(true);
+    expect(await bucket.hasAnyUnder('nothing/')).toBe(false);
+    expect(await bucket.hasAnyUnder('onlymarker/')).toBe(true);
+    expect(await bucket.hasAnyUnder('onlymarker/', { ignoreMarker: true })).toBe(false);
+    expect(await bucket.hasAnyUnder('marker/', { ignoreMarker: true })).toBe(true);
+  });
+});
+
+describe('uploadFile', () => {
+  async function localFile(label: string, size: number): Promise<{ path: string; data: Buffer }> {
+    const data = randomBytes(size);
+    const path = join(workDir, label);
+    await writeFile(path, data);
+    return { path, data };
+  }
+
+  it('uploads a small file with one PUT', { timeout: 10_000 }, async () => {
+    const { path, data } = await localFile('small', 1234);
+    const { etag } = await bucket.uploadFile('up/small', path, data.length, { mtime: '5' });
+    expect(normalizeEtag(etag)).toBe(md5(data));
+    expect((await getObjectBytes(name, 'up/small')).equals(data)).toBe(true);
+    expect((await headObject(name, 'up/small'))?.Metadata).toEqual({ mtime: '5' });
+  });
+
+  it('uploads an empty file', { timeout: 10_000 }, async () => {
+    const { path } = await localFile('empty', 0);
+    await bucket.uploadFile('up/empty', path, 0, {});
+    expect((await headObject(name, 'up/empty'))?.ContentLength).toBe(0);
+  });
+
+  it('uploads 20 MiB in 5 MiB parts', { timeout: 60_000 }, async () => {
+    const { path, data } = await localFile('twenty', 20 * MiB);
+    const { etag } = await bucket.uploadFile('up/twenty', path, data.length, { mtime: '7', mode: '33188' }, {
+      partSize: 5 * MiB,
+    });
+    expect(etag).not.toBe('');
+    expect(md5(await getObjectBytes(name, 'up/twenty'))).toBe(md5(data));
+    const head = await headObject(name, 'up/twenty');
+    expect(head?.ContentLength).toBe(20 * MiB);
+    expect(head?.Metadata).toEqual({ mtime: '7', mode: '33188' });
+  });
+
+  it('streams parts too large to hold in memory', { timeout: 60_000 }, async () => {
+    // 20 MiB parts are above BUFFERED_PART_LIMIT (16 MiB): they are streamed from the file.
+    const { path, data } = await localFile('forty', 40 * MiB + 5);
+    await bucket.uploadFile('up/forty', path, data.length, {}, { partSize: 20 * MiB, concurrency: 2 });
+    expect(md5(await getObjectBytes(name, 'up/forty'))).toBe(md5(data));
+  });
+
+  it('uploads only the first `size` bytes of the file', { timeout: 10_000 }, async () => {
+    const { path, data } = await localFile('longer', 5000);
+    await bucket.uploadFile('up/prefix', path, 1000, {});
+    expect((await getObjectBytes(name, 'up/prefix')).equals(data.subarray(0, 1000))).toBe(true);
+  });
+
+  it('fails before sending anything when the file is shorter than the size', { timeout: 10_000 }, async () => {
+    const { path } = await localFile('short', 100);
+    await expectFsError(bucket.uploadFile('up/short', path, 200, {}), 'EIO');
+    expect(await headObject(name, 'up/short')).toBeUndefined();
+  });
+
+  it('aborts a multipart upload whose part cannot be read', { timeout: 10_000 }, async () => {
+    // A directory opens, has a size, and fails every read (EISDIR): the upload is
+    // created, its first part fails, and nothing may appear under the key.
+    const always = new Bucket(testClient(), name, { singlePutLimit: 1 });
+    await expectFsError(always.uploadFile('up/aborted', workDir, 10, {}), 'EIO');
+    expect(await headObject(name, 'up/aborted')).toBeUndefined();
+  });
+});
+
+describe('copy', () => {
+  const weird = 'copy/src + # ? % space ü $&,:;=@.txt';
+  const body = randomBytes(4096);
+
+  beforeAll(async () => {
+    await putObject(name, 'copy/src', body, { mtime: '11', mode: '33188' });
+    await putObject(name, weird, body, { mtime: '12' });
+  });
+
+  it('copies an object with its metadata', { timeout: 10_000 }, async () => {
+    const { etag } = await bucket.copy('copy/src', 'copy/dst-copy', { size: body.length });
+    expect(normalizeEtag(etag)).toBe(md5(body));
+    expect((await getObjectBytes(name, 'copy/dst-copy')).equals(body)).toBe(true);
+    expect((await headObject(name, 'copy/dst-copy'))?.Metadata).toEqual({ mtime: '11', mode: '33188' });
+  });
+
+  it('replaces the metadata when given', { timeout: 10_000 }, async () => {
+    await bucket.copy('copy/src', 'copy/dst-replace', { size: body.length, metadata: { mtime: '99' } });
+    expect((await headObject(name, 'copy/dst-replace'))?.Metadata).toEqual({ mtime: '99' });
+    // in place, as chmod and touch do
+    await bucket.copy('copy/dst-replace', 'copy/dst-replace', { size: body.length, metadata: { mtime: '100' } });
+    expect((await headObject(name, 'copy/dst-replace'))?.Metadata).toEqual({ mtime: '100' });
+    expect((await getObjectBytes(name, 'copy/dst-replace')).equals(body)).toBe(true);
+  });
+
+  it('copies keys with characters that need encoding', { timeout: 10_000 }, async () => {
+    await bucket.copy(weird, `${weird}.copy`, { size: body.length });
+    expect((await getObjectBytes(name, `${weird}.copy`)).equals(body)).toBe(true);
+    expect((await headObject(name, `${weird}.copy`))?.Metadata).toEqual({ mtime: '12' });
+  });
+
+  it('copies in parts above the single-copy limit', { timeout: 60_000 }, async () => {
+    // The limit is 5 GiB on S3; lowered here so that 12 MiB take the multipart path.
+    const big = randomBytes(12 * MiB + 7);
+    await putObject(name, 'copy/big + ü', big, { mtime: '13' });
+    const parts = new Bucket(testClient(), name, { multipartCopyThreshold: MiB });
+    await parts.copy('copy/big + ü', 'copy/big-copy', { size: big.length, partSize: 5 * MiB });
+    expect(md5(await getObjectBytes(name, 'copy/big-copy'))).toBe(md5(big));
+    expect((await headObject(name, 'copy/big-copy'))?.Metadata).toEqual({ mtime: '13' });
+    await parts.copy('copy/big + ü', 'copy/big-replace', { size: big.length, partSize: 5 * MiB, metadata: { mtime: '14' } });
+    expect(md5(await getObjectBytes(name, 'copy/big-replace'))).toBe(md5(big));
+    expect((await headObject(name, 'copy/big-replace'))?.Metadata).toEqual({ mtime: '14' });
+  });
+
+  it('fails with ENOENT when the source does not exist', { timeout: 10_000 }, async () => {
+    await expectFsError(bucket.copy('copy/none', 'copy/none-dst', { size: 1 }), 'ENOENT');
+  });
+});
+
+describe('delete, deleteMany', () => {
+  it('deletes a key, and a missing key without error', { timeout: 10_000 }, async () => {
+    await putObject(name, 'del/one', 'x');
+    await bucket.delete('del/one');
+    expect(await headObject(name, 'del/one')).toBeUndefined();
+    await expect(bucket.delete('del/one')).resolves.toBeUndefined();
+  });
+
+  it('deletes 1500 keys in batches', { timeout: 60_000 }, async () => {
+    const keys = Array.from({ length: 1500 }, (_, i) => `bulk/k${String(i).padStart(4, '0')}`);
+    await putMany(name, keys);
+    expect(await listKeys(name, 'bulk/')).toHaveLength(1500);
+    await bucket.deleteMany([...keys, 'bulk/never-existed']);
+    expect(await listKeys(name, 'bulk/')).toEqual([]);
+  });
+
+  it('does nothing for no keys', { timeout: 10_000 }, async () => {
+    await expect(bucket.deleteMany([])).resolves.toBeUndefined();
+  });
+});
