@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import type { MountConfig } from '../config.js';
+import { UsageError } from './messages.js';
+import { parseSource } from './source.js';
+import { parseEndpoint, parseId, parseLogLevel, parseName, parseOctalMode, parseSeconds } from './values.js';
+
+export { UsageError } from './messages.js';
+
+/** What the defaults and relative paths depend on; tests pass their own. */
+export interface ParseContext {
+  cwd: string;
+  uid: number;
+  gid: number;
+  home: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+function processContext(): ParseContext {
+  return {
+    cwd: process.cwd(),
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    home: homedir(),
+    env: process.env,
+  };
+}
+
+export type CommandLine =
+  | { kind: 'mount'; config: MountConfig }
+  | { kind: 'unmount'; mountpoint: string }
+  /** --help or --version: print the text and exit 0. */
+  | { kind: 'print'; text: string };
+
+/** Options as commander hands them over: strings, checked afterwards by ./values.js. */
+interface RawOptions {
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  profile?: string;
+  readOnly?: boolean;
+  uid?: string;
+  gid?: string;
+  fileMode?: string;
+  dirMode?: string;
+  statTtl?: string;
+  cacheDir?: string;
+  logLevel?: string;
+  debugFuse?: boolean;
+  foreground?: boolean;
+}
+
+const DEFAULTS = { fileMode: 0o644, dirMode: 0o755, statTtlSeconds: 5, logLevel: 'warn' } as const;
+
+function defaultCacheDir(context: ParseContext): string {
+  // The XDG spec says to ignore a relative XDG_CACHE_HOME.
+  const xdg = context.env.XDG_CACHE_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(context.home, '.cache'), 's3mount');
+}
+
+/**
+ * Parses the arguments after `node s3mount.js`. Never writes or exits: help and
+ * version come back as text, mistakes as a UsageError.
+ */
+export function parseCommandLine(argv: readonly string[], context: ParseContext = processContext()): CommandLine {
+  let result: CommandLine | undefined;
+  let output = '';
+  const program = buildProgram(context, (text) => (output += text));
+  program.action((source: string, mountpoint: string, raw: RawOptions) => {
+    result = { kind: 'mount', config: toMountConfig(source, mountpoint, raw, context) };
+  });
+  program
+    .command('unmount')
+    .description('unmount, then wait until the mount process has uploaded what was written and exited')
+    .argument('<MOUNTPOINT>', 'where the bucket is mounted')
+    .action((mountpoint: string) => {
+      result = { kind: 'unmount', mountpoint: resolve(context.cwd, mountpoint) };
+    });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.exitCode === 0) return { kind: 'print', text: output };
+    // Commander's messages start with "error: " and put suggestions on a second line.
+    const message = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+    throw new UsageError(`${message}; see s3mount --help`);
+  }
+  if (result === undefined) throw new UsageError('nothing to do; see s3mount --help');
+  return result;
+}
+
+/** parseCommandLine for the mount form only. */
+export function parseMountArgs(argv: readonly string[], context: ParseContext = processContext()): MountConfig {
+  const command = parseCommandLine(argv, context);
+  if (command.kind !== 'mount') throw new UsageError('expected BUCKET[:PREFIX] MOUNTPOINT; see s3mount --help');
+  return command.config;
+}
+
+function toMountConfig(source: string, mountpoint: string, raw: RawOptions, context: ParseContext): MountConfig {
+  const { bucket, prefix } = parseSource(source);
+  if (mountpoint === '') throw new UsageError('the mount point is an empty string; give a directory');
+  return {
+    bucket,
+    prefix,
+    mountpoint: resolve(context.cwd, mountpoint),
+    endpoint: checked('--endpoint', raw.endpoint, parseEndpoint, undefined),
+    region: checked('--region', raw.region, parseName, undefined),
+    pathStyle: raw.pathStyle ?? false,
+    profile: checked('--profile', raw.profile, parseName, undefined),
+    readOnly: raw.readOnly ?? false,
+    uid: checked('--uid', raw.uid, parseId, context.uid),
+    gid: checked('--gid', raw.gid, parseId, context.gid),
+    fileMode: checked('--file-mode', raw.fileMode, parseOctalMode, DEFAULTS.fileMode),
+    dirMode: checked('--dir-mode', raw.dirMode, parseOctalMode, DEFAULTS.dirMode),
+    statTtlSeconds: checked('--stat-ttl', raw.statTtl, parseSeconds, DEFAULTS.statTtlSeconds),
+    cacheDir: raw.cacheDir === undefined ? defaultCacheDir(context) : resolve(context.cwd, raw.cacheDir),
+    logLevel: checked('--log-level', raw.logLevel, parseLogLevel, DEFAULTS.logLevel),
+    debugFuse: raw.debugFuse ?? false,
+    foreground: raw.foreground ?? false,
+  };
+}
+
+/** The option's value, checked by `parse`; `fallback` when the option was not given. */
+function checked<T>(option: string, text: string | undefined, parse: (option: string, text: string) => T, fallback: T): T {
+  return text === undefined ? fallback : parse(option, text);
+}
+
+function packageVersion(): string {
+  // ../../package.json from both src/cli (tests) and dist/cli (installed).
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The mount form; subcommands added afterwards inherit its output and exit settings. */
+function buildProgram(context: ParseContext, write: (text: string) => void): Command {
+  return new Command('s3mount')
+    .usage('[options] BUCKET[:PREFIX] MOUNTPOINT\n       s3mount unmount MOUNTPOINT')
+    .description(
+      'Mount an S3 bucket, or a prefix inside it, as a local directory through FUSE.\n' +
+        'Works with AWS S3 and S3-compatible services (Ceph RGW, MinIO, Wasabi, ...).',
+    )
+    .argument(
+      '<BUCKET[:PREFIX]>',
+      'bucket, optionally with a key prefix as the root: mybucket, mybucket:photos/2024, s3://mybucket/photos/2024',
+    )
+    .argument('<MOUNTPOINT>', 'an existing directory')
+    .option('--endpoint <URL>', 'S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS, or $AWS_ENDPOINT_URL)')
+    .option('--region <REGION>', 'region to sign requests for (default: $AWS_REGION or the profile\'s, else us-east-1)')
+    .option('--path-style', 'address buckets as ENDPOINT/BUCKET, not BUCKET.ENDPOINT (MinIO, Ceph, IP endpoints)')
+    .option('--profile <NAME>', 'profile of ~/.aws/credentials and ~/.aws/config (default: $AWS_PROFILE, else "default")')
+    .option('--read-only', 'refuse every change')
+    .option('--uid <N>', `owner of objects without s3mount/s3fs metadata (default: yours, ${context.uid})`)
+    .option('--gid <N>', `group of objects without metadata (default: yours, ${context.gid})`)
+    .option('--file-mode <OCTAL>', `permissions of files without metadata (default: 0${DEFAULTS.fileMode.toString(8)})`)
+    .option('--dir-mode <OCTAL>', `permissions of directories without metadata (default: 0${DEFAULTS.dirMode.toString(8)})`)
+    .option(
+      '--stat-ttl <SECONDS>',
+      `how long attributes and listings are trusted before S3 is asked again (default: ${DEFAULTS.statTtlSeconds})`,
+    )
+    .option('--cache-dir <DIR>', `staging files for writes, and the log file (default: ${defaultCacheDir(context)})`)
+    .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)
+    .option('--debug-fuse', 'libfuse logs every request')
+    .option('-f, --foreground', 'stay in the foreground and log to stderr; Ctrl-C unmounts')
+    .version(packageVersion(), '-V, --version')
+    .helpOption('-h, --help', 'show this help')
+    .helpCommand(false)
+    .exitOverride()
+    .configureOutput({ writeOut: write, writeErr: write, outputError: () => {} })
+    .enablePositionalOptions()
+    .addHelpText(
+      'after',
+      `
+Without -f, s3mount returns once the mount is ready and leaves the mount running
+in the background; its log goes to CACHE_DIR/s3mount.log. With -f it stays in
+the foreground and logs to stderr. "s3mount unmount MOUNTPOINT" unmounts and
+waits until what was written is in the bucket.
+
+Credentials come from the AWS SDK's default chain, never from the command line:
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; else the
+--profile (or AWS_PROFILE) of ~/.aws/credentials and ~/.aws/config; else SSO,
+web identity, container and instance roles. AWS_ENDPOINT_URL and AWS_REGION
+apply when --endpoint and --region are not given.
+
+Examples:
+  s3mount my-bucket ~/bucket
+  AWS_ACCESS_KEY_ID=minio AWS_SECRET_ACCESS_KEY=... s3mount \\
+      --endpoint http://127.0.0.1:9000 --path-style backups:hosts/web1 /mnt/backups
+  s3mount unmount /mnt/backups`,
+    );
+}

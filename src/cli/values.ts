@@ -1,0 +1,63 @@
+import type { LogLevel } from '../config.js';
+import { UsageError } from './messages.js';
+
+/** Each parser takes the option's name so the error can say which option is wrong. */
+
+export function parseOctalMode(option: string, text: string): number {
+  const digits = text.replace(/^0o/i, '');
+  const value = /^[0-7]+$/.test(digits) ? parseInt(digits, 8) : NaN;
+  if (!(value <= 0o7777)) {
+    throw new UsageError(`${option} must be an octal mode from 0 to 7777, such as 644 (got '${text}')`);
+  }
+  return value;
+}
+
+/** uid_t is 32 bits and (uid_t)-1 means "unchanged" to the kernel, so it is no real id. */
+const MAX_ID = 2 ** 32 - 2;
+
+export function parseId(option: string, text: string): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value <= MAX_ID)) {
+    throw new UsageError(`${option} must be a non-negative integer such as 1000 (got '${text}')`);
+  }
+  return value;
+}
+
+/** Fractions are allowed: the kernel's attribute timeout is a double too. */
+export function parseSeconds(option: string, text: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text)) {
+    throw new UsageError(`${option} must be a non-negative number of seconds such as 5 (got '${text}')`);
+  }
+  return Number(text);
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+
+export function parseLogLevel(option: string, text: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === text);
+  if (level === undefined) {
+    throw new UsageError(`${option} must be one of ${LOG_LEVELS.join(', ')} (got '${text}')`);
+  }
+  return level;
+}
+
+export function parseEndpoint(option: string, text: string): string {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  // The endpoint is logged and shows in `ps`: a secret in it would leak, so it is
+  // refused, and not repeated in the message.
+  if (url !== undefined && (url.username !== '' || url.password !== '')) {
+    throw new UsageError(`${option} must not contain credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile`);
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new UsageError(`${option} must be an http or https URL such as http://127.0.0.1:9000 (got '${text}')`);
+  }
+  return text;
+}
+
+/** For names (region, profile) that go to the SDK as they are. */
+export function parseName(option: string, text: string): string {
+  if (!/^\S+$/.test(text)) {
+    throw new UsageError(`${option} must be a non-empty name without spaces (got '${text}')`);
+  }
+  return text;
+}
