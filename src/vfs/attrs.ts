@@ -1,0 +1,276 @@
+import PQueue from 'p-queue';
+import { FsError } from '../errors.js';
+import type { Timespec } from '../fs-types.js';
+import type { Logger } from '../log.js';
+import type { Bucket, ObjectInfo } from '../s3/bucket.js';
+import { decodeMeta } from './metadata.js';
+import { Namespace, baseName, isPosixName, joinPath, parentOf } from './namespace.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export type NodeKind = 'file' | 'dir' | 'symlink';
+
+/** What the mount knows of one path. */
+export interface NodeAttrs {
+  kind: NodeKind;
+  size: number;
+  mtime: Timespec;
+  /** Full st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Files and symlinks: the object's ETag. Directories: the marker's, if there is one. */
+  etag?: string;
+}
+
+export interface AttrDefaults {
+  uid: number;
+  gid: number;
+  /** Permission bits for objects and directories without metadata. */
+  fileMode: number;
+  dirMode: number;
+  /** mtime of directories that have no marker object. */
+  implicitDirMtime: Timespec;
+}
+
+interface Listing {
+  /** Child name -> kind as the listing shows it (a prefix is a directory). */
+  children: Map<string, 'file' | 'dir'>;
+  expires: number;
+}
+
+type Cached = { attrs: NodeAttrs | undefined; expires: number };
+
+/** How many entries of one listing get their attributes fetched ahead of lookups. */
+const PREFETCH_LIMIT = 10_000;
+
+/**
+ * Attributes and directory listings, cached for the stat TTL. A listing triggers HEADs
+ * of its entries in parallel (user metadata is not in listings), so that the lookups
+ * that follow, which the kernel sends one at a time per directory, find them ready.
+ */
+export class AttrStore {
+  private readonly attrs = new Map<string, Cached>();
+  private readonly pending = new Map<string, Promise<NodeAttrs | undefined>>();
+  private readonly listings = new Map<string, Listing>();
+  private readonly heads: PQueue;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly bucket: Bucket,
+    private readonly ns: Namespace,
+    private readonly defaults: AttrDefaults,
+    private readonly ttlMs: number,
+    private readonly log: Logger,
+    headConcurrency = 32,
+  ) {
+    this.heads = new PQueue({ concurrency: headConcurrency });
+  }
+
+  rootAttrs(): NodeAttrs {
+    return this.implicitDir();
+  }
+
+  /** Attributes of `path`, or ENOENT. */
+  async stat(path: string): Promise<NodeAttrs> {
+    const attrs = path === '/' ? this.rootAttrs() : await this.lookup(path);
+    if (!attrs) throw new FsError('ENOENT');
+    return attrs;
+  }
+
+  private async lookup(path: string): Promise<NodeAttrs | undefined> {
+    const cached = this.attrs.get(path);
+    if (cached && cached.expires > Date.now()) return cached.attrs;
+    const inFlight = this.pending.get(path);
+    if (inFlight) return inFlight;
+
+    const listing = this.freshListing(parentOf(path));
+    const kind = listing?.children.get(baseName(path));
+    if (listing && !kind) {
+      this.remember(path, undefined);
+      return undefined;
+    }
+    return this.track(path, kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : this.probe(path));
+  }
+
+  private track(path: string, fetch: Promise<NodeAttrs | undefined>): Promise<NodeAttrs | undefined> {
+    const promise = fetch.then(
+      (attrs) => {
+        if (this.pending.get(path) === promise) {
+          this.pending.delete(path);
+          this.remember(path, attrs);
+        }
+        return attrs;
+      },
+      (err: unknown) => {
+        if (this.pending.get(path) === promise) this.pending.delete(path);
+        throw err;
+      },
+    );
+    this.pending.set(path, promise);
+    return promise;
+  }
+
+  /** Neither the path nor its parent's listing is known: ask for all three forms at once. */
+  private async probe(path: string): Promise<NodeAttrs | undefined> {
+    const key = this.ns.key(path);
+    const dirPrefix = this.ns.dirPrefix(path);
+    const [file, marker, hasChildren] = await Promise.all([
+      this.bucket.head(key),
+      this.bucket.head(dirPrefix),
+      this.bucket.hasAnyUnder(dirPrefix),
+    ]);
+    if (marker) return this.fromMarker(marker);
+    if (hasChildren) {
+      if (file) this.warnShadowed(key);
+      return this.implicitDir();
+    }
+    return file ? this.fromObject(file) : undefined;
+  }
+
+  private async fetchFile(path: string): Promise<NodeAttrs | undefined> {
+    const info = await this.bucket.head(this.ns.key(path));
+    return info ? this.fromObject(info) : undefined;
+  }
+
+  private async fetchDir(path: string): Promise<NodeAttrs> {
+    const marker = await this.bucket.head(this.ns.dirPrefix(path));
+    return marker ? this.fromMarker(marker) : this.implicitDir();
+  }
+
+  fromObject(info: ObjectInfo): NodeAttrs {
+    const meta = decodeMeta(info.metadata);
+    const isLink = meta.mode !== undefined && (meta.mode & S_IFMT) === S_IFLNK;
+    const type = isLink ? S_IFLNK : S_IFREG;
+    const perms = meta.mode !== undefined ? meta.mode & 0o7777 : this.defaults.fileMode;
+    const ms = info.lastModified.getTime();
+    return {
+      kind: isLink ? 'symlink' : 'file',
+      size: info.size,
+      mtime: meta.mtime ?? { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 },
+      mode: type | perms,
+      uid: meta.uid ?? this.defaults.uid,
+      gid: meta.gid ?? this.defaults.gid,
+      etag: info.etag,
+    };
+  }
+
+  private fromMarker(info: ObjectInfo): NodeAttrs {
+    const meta = decodeMeta(info.metadata);
+    const base = this.implicitDir();
+    return {
+      ...base,
+      mtime: meta.mtime ?? base.mtime,
+      mode: S_IFDIR | (meta.mode !== undefined ? meta.mode & 0o7777 : this.defaults.dirMode),
+      uid: meta.uid ?? base.uid,
+      gid: meta.gid ?? base.gid,
+      etag: info.etag,
+    };
+  }
+
+  private implicitDir(): NodeAttrs {
+    const d = this.defaults;
+    return { kind: 'dir', size: 4096, mtime: d.implicitDirMtime, mode: S_IFDIR | d.dirMode, uid: d.uid, gid: d.gid };
+  }
+
+  /** The names in a directory, fetched (all pages) unless a fresh listing is cached. */
+  async list(path: string): Promise<Map<string, 'file' | 'dir'>> {
+    const fresh = this.freshListing(path);
+    if (fresh) return fresh.children;
+    const dirPrefix = this.ns.dirPrefix(path);
+    const { objects, prefixes } = await this.bucket.list(dirPrefix, '/');
+    const children = new Map<string, 'file' | 'dir'>();
+    for (const p of prefixes) {
+      const name = p.slice(dirPrefix.length, -1);
+      if (this.acceptName(name, p)) children.set(name, 'dir');
+    }
+    for (const o of objects) {
+      if (o.key === dirPrefix) continue; // the directory's own marker
+      const name = o.key.slice(dirPrefix.length);
+      if (!this.acceptName(name, o.key)) continue;
+      if (children.has(name)) this.warnShadowed(o.key);
+      else children.set(name, 'file');
+    }
+    this.listings.set(path, { children, expires: Date.now() + this.ttlMs });
+    this.prefetch(path, children);
+    return children;
+  }
+
+  private prefetch(dir: string, children: Map<string, 'file' | 'dir'>): void {
+    let queued = 0;
+    for (const [name, kind] of children) {
+      if (queued >= PREFETCH_LIMIT) break;
+      const path = joinPath(dir, name);
+      const cached = this.attrs.get(path);
+      if ((cached && cached.expires > Date.now()) || this.pending.has(path)) continue;
+      queued++;
+      const fetch = this.heads.add(() => (kind === 'dir' ? this.fetchDir(path) : this.fetchFile(path)));
+      // A failed prefetch is not an error: the lookup that needs it will ask again.
+      this.track(path, fetch).catch(() => undefined);
+    }
+  }
+
+  /** Cached attributes, without asking S3 (for readdirplus). */
+  peek(path: string): NodeAttrs | undefined {
+    const cached = this.attrs.get(path);
+    return cached && cached.expires > Date.now() ? cached.attrs : undefined;
+  }
+
+  private freshListing(path: string): Listing | undefined {
+    const listing = this.listings.get(path);
+    return listing && listing.expires > Date.now() ? listing : undefined;
+  }
+
+  private acceptName(name: string, key: string): boolean {
+    if (isPosixName(name)) return true;
+    this.warnOnce(key, `skipping object "${key}": its name cannot be a file name here`);
+    return false;
+  }
+
+  private warnShadowed(key: string): void {
+    this.warnOnce(key, `object "${key}" is hidden by the directory of the same name (the directory wins)`);
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.log.warn(message);
+  }
+
+  private remember(path: string, attrs: NodeAttrs | undefined): void {
+    this.attrs.set(path, { attrs, expires: Date.now() + this.ttlMs });
+  }
+
+  /** Records a change made through this mount (close-to-open consistency). */
+  set(path: string, attrs: NodeAttrs): void {
+    this.pending.delete(path);
+    this.remember(path, attrs);
+    const listing = this.listings.get(parentOf(path));
+    listing?.children.set(baseName(path), attrs.kind === 'dir' ? 'dir' : 'file');
+  }
+
+  /** Records that `path` is gone. */
+  remove(path: string): void {
+    this.pending.delete(path);
+    this.remember(path, undefined);
+    this.listings.get(parentOf(path))?.children.delete(baseName(path));
+    this.listings.delete(path);
+  }
+
+  /** Forgets everything at and below `path` (after a directory rename). */
+  forgetTree(path: string): void {
+    const below = path === '/' ? '/' : `${path}/`;
+    for (const map of [this.attrs, this.pending, this.listings] as Map<string, unknown>[]) {
+      for (const p of map.keys()) if (p === path || p.startsWith(below)) map.delete(p);
+    }
+  }
+
+  /** Whether a fresh listing says the directory is empty; undefined when not known. */
+  knownEmpty(path: string): boolean | undefined {
+    const listing = this.freshListing(path);
+    return listing ? listing.children.size === 0 : undefined;
+  }
+}
