@@ -318,7 +318,9 @@ export class Bucket {
             ContentType: options.metadata ? options.contentType : undefined,
           }),
         );
-        return { etag: out.CopyObjectResult?.ETag || (await this.etagOf(dstKey)) };
+        // Ceph RGW answers the copy's ETag unquoted; quoted, as HEAD and listings give it.
+        const copied = out.CopyObjectResult?.ETag;
+        return { etag: copied ? quoteEtag(copied) : await this.etagOf(dstKey) };
       }
       // A multipart upload starts without metadata: take the source's unless
       // replaced, and pin the source's version with its ETag.

@@ -1,4 +1,4 @@
-// Raw-SDK helpers for tests against the run's s3rver (test/global-setup.ts).
+// Raw-SDK helpers for tests against the run's S3 server (test/global-setup.ts).
 // They deliberately bypass src/s3 so that tests check src/s3 against the
 // server, not against itself.
 import { randomBytes } from 'node:crypto';
@@ -14,8 +14,25 @@ import {
 } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
 
-/** s3rver's built-in account. */
+/** s3rver's built-in account; the RGW test server's user has the same keys. */
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/**
+ * Which server the run uses (S3MOUNT_TEST_SERVER, test/global-setup.ts): 's3rver', or
+ * 'rgw' (a real Ceph RGW). For a test that only one of them can pass, say so with
+ * `it.skipIf(testServer() !== 'rgw')(...)` and why, rather than bending the test.
+ */
+export function testServer(): 's3rver' | 'rgw' {
+  let server: string | undefined;
+  try {
+    server = inject('s3Server');
+  } catch {
+    // not inside a vitest worker: fall back to the environment
+  }
+  server ??= process.env.S3MOUNT_TEST_SERVER ?? 's3rver';
+  if (server !== 's3rver' && server !== 'rgw') throw new Error(`unknown test server ${JSON.stringify(server)}`);
+  return server;
+}
 
 export function testEndpoint(): string {
   let endpoint: string | undefined;
