@@ -123,10 +123,10 @@ export class AttrStore {
       this.bucket.head(dirPrefix),
       this.bucket.hasAnyUnder(dirPrefix),
     ]);
-    if (marker) return this.fromMarker(marker);
-    if (hasChildren) {
+    if (marker || hasChildren) {
+      // The directory wins, whether a marker or children make it (as in list()).
       if (file) this.warnShadowed(key);
-      return this.implicitDir();
+      return marker ? this.fromMarker(marker) : this.implicitDir();
     }
     return file ? this.fromObject(file) : undefined;
   }

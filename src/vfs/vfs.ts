@@ -9,7 +9,7 @@ import type { StagingArea } from '../upload/staging.js';
 import { AttrStore, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type AttrDefaults, type NodeAttrs } from './attrs.js';
 import { HandleTable, type OpenFile } from './handles.js';
 import { encodeMeta, type PosixMeta } from './metadata.js';
-import { Namespace, assertCreatableName, joinPath, parentOf } from './namespace.js';
+import { Namespace, assertCreatableName, baseName, joinPath, parentOf } from './namespace.js';
 
 export interface VfsOptions {
   prefix: string;
@@ -25,6 +25,8 @@ export interface VfsOptions {
 const O_ACCMODE = 3;
 /** Smallest ranged GET for reads: sequential readers get this much per request. */
 const READ_WINDOW = 4 * 1024 * 1024;
+/** Largest ranged GET when a file is downloaded to its staging file. */
+const DOWNLOAD_RANGE = 8 * 1024 * 1024;
 /** Parallel copies and deletes of a directory rename. */
 const TREE_CONCURRENCY = 16;
 
@@ -121,6 +123,13 @@ export class Vfs implements FuseOperations {
       const known = writer ? this.handleAttrs(writer) : this.attrs.peek(child);
       entries.push({ name, stat: known && toStat(known) });
     }
+    // A file created here and not uploaded yet is in no listing that S3 gives.
+    for (const file of this.handles.all()) {
+      const name = baseName(file.path);
+      if (!file.writable || file.unlinked || parentOf(file.path) !== path || children.has(name)) continue;
+      if (entries.some((e) => e.name === name)) continue;
+      entries.push({ name, stat: toStat(this.handleAttrs(this.handles.writersOf(file.path).at(-1) ?? file)) });
+    }
     return entries;
   }
 
@@ -182,6 +191,9 @@ export class Vfs implements FuseOperations {
   async read(_path: string | null, fh: number, target: Buffer, position: number): Promise<number> {
     const file = this.handles.get(fh);
     if (file.staged && !file.loading) return file.staged.read(target, position);
+    // Another open file description that is writing this path has the newest bytes.
+    const writer = file.writable ? undefined : this.handles.writersOf(file.path).find((w) => w.staged && !w.loading);
+    if (writer?.staged) return writer.staged.read(target, position);
     if (file.loading) {
       await file.loading;
       return (file.staged as NonNullable<OpenFile['staged']>).read(target, position);
@@ -225,9 +237,12 @@ export class Vfs implements FuseOperations {
   private async download(file: OpenFile): Promise<void> {
     const staged = await this.staging.newFile();
     try {
-      if (file.size > 0) {
-        const content = await this.bucket.getRange(this.ns.key(file.path), 0, file.size, file.etag);
-        await staged.write(content, 0);
+      // In ranges: one GET of the whole object would hold all of it in memory.
+      for (let start = 0; start < file.size; start += DOWNLOAD_RANGE) {
+        const end = Math.min(file.size, start + DOWNLOAD_RANGE);
+        const content = await this.bucket.getRange(this.ns.key(file.path), start, end, file.etag);
+        await staged.write(content, start);
+        if (content.length < end - start) break; // the object is shorter than the handle thought
       }
     } catch (err) {
       await staged.discard();
@@ -247,7 +262,11 @@ export class Vfs implements FuseOperations {
   async release(_path: string | null, fh: number): Promise<void> {
     const file = this.handles.get(fh);
     try {
-      await this.commit(file);
+      // The handle stays in the table while its upload runs: a chmod or utimens of the
+      // path meanwhile lands on it, after the upload took its metadata. Upload that too
+      // (no await between the last check and the delete below).
+      do await this.commit(file);
+      while (!file.unlinked && (file.dataDirty || file.metaDirty));
     } catch (err) {
       // Nobody hears release's answer: flush already reported this error to close().
       this.log.error(`upload of ${file.path} failed at close: ${String(err)}`);
@@ -322,6 +341,8 @@ export class Vfs implements FuseOperations {
   // --- attributes kept as object metadata -----------------------------------------------
 
   async utimens(path: string, _atime: TimeUpdate, mtime: TimeUpdate): Promise<void> {
+    // A read-only filesystem refuses any time update (utimensat: EROFS), even one that would change nothing.
+    this.assertWritable();
     // Only mtime is kept (atime is reported equal to it): an atime-only update changes nothing.
     if (mtime === 'omit') {
       await this.current(path);
@@ -387,6 +408,8 @@ export class Vfs implements FuseOperations {
     const attrs = await this.current(path);
     if (attrs.kind !== 'dir') throw new FsError('ENOTDIR');
     const marker = this.ns.dirPrefix(path);
+    // A file created here and not uploaded yet is in no listing, but it is in the directory.
+    if (this.handles.all().some((f) => f.writable && !f.unlinked && f.path.startsWith(`${path}/`))) throw new FsError('ENOTEMPTY');
     for await (const object of this.bucket.listAll(marker)) {
       if (object.key !== marker) throw new FsError('ENOTEMPTY');
     }
@@ -399,6 +422,8 @@ export class Vfs implements FuseOperations {
     this.assertWritable();
     const attrs = await this.current(path);
     if (attrs.kind === 'dir') throw new FsError('EISDIR');
+    // Open descriptors keep working once the object is gone: each gets its local copy first.
+    await Promise.all(this.handles.all().filter((f) => f.path === path && !f.unlinked).map((f) => this.stage(f)));
     await this.bucket.delete(this.ns.key(path));
     this.handles.markUnlinked(path);
     this.attrs.remove(path);
@@ -416,8 +441,9 @@ export class Vfs implements FuseOperations {
     const prefix = this.ns.dirPrefix(dir);
     const empty = this.attrs.knownEmpty(dir) ?? !(await this.bucket.hasAnyUnder(prefix));
     if (!empty) return;
-    const base = attrs ?? (await this.attrs.stat(dir).catch(() => undefined));
-    if (!base) return;
+    // S3 may no longer show the directory at all (no marker, no keys left), yet it held
+    // the child just removed: it then has the attributes of a directory without marker.
+    const base = attrs ?? (await this.attrs.stat(dir).catch(() => undefined)) ?? this.attrs.rootAttrs();
     const { etag } = await this.bucket.put(prefix, Buffer.alloc(0), encodeMeta(metaOf(base)));
     this.attrs.set(dir, { ...base, etag });
   }
@@ -429,6 +455,9 @@ export class Vfs implements FuseOperations {
     const source = await this.current(from);
     const target = await this.exists(to);
     if (target && flags & RENAME_NOREPLACE) throw new FsError('EEXIST');
+    // rename(2) onto the same name does nothing; copying a key onto itself would fail,
+    // and a directory would lose its marker to the rmdir of the "target".
+    if (from === to) return;
     await this.assertParentDir(to);
     if (source.kind === 'dir') await this.renameDir(from, to, source, target);
     else await this.renameFile(from, to, source, target);
@@ -437,16 +466,23 @@ export class Vfs implements FuseOperations {
 
   private async renameFile(from: string, to: string, source: NodeAttrs, target: NodeAttrs | undefined): Promise<void> {
     if (target?.kind === 'dir') throw new FsError('EISDIR');
+    // Descriptors open on the replaced file keep its content: each gets its local copy first.
+    if (target) await Promise.all(this.handles.all().filter((f) => f.path === to && !f.unlinked).map((f) => this.stage(f)));
     const stored = this.attrs.peek(from) ?? (await this.attrs.stat(from).catch(() => undefined));
     // A file created here and not uploaded yet has nothing to copy: its handle follows the name.
+    let moved = source;
     if (stored?.etag) {
-      await this.bucket.copy(this.ns.key(from), this.ns.key(to), { size: stored.size });
+      const { etag } = await this.bucket.copy(this.ns.key(from), this.ns.key(to), { size: stored.size });
       await this.bucket.delete(this.ns.key(from));
+      // A copy may get another ETag (AWS gives a copied multipart object a plain MD5 one):
+      // handles and lookups of the new name must expect the copy's, or reads fail with ESTALE.
+      for (const file of this.handles.all()) if (file.path === from && file.etag === stored.etag) file.etag = etag;
+      if (source.etag === stored.etag) moved = { ...source, etag };
     }
     if (target) this.handles.markUnlinked(to);
     this.handles.rename(from, to);
     this.attrs.remove(from);
-    this.attrs.set(to, source);
+    this.attrs.set(to, moved);
   }
 
   /** Not atomic: every key under the prefix is copied, then the old ones deleted. */
@@ -496,7 +532,9 @@ export class Vfs implements FuseOperations {
     return target;
   }
 
-  async link(): Promise<void> {
+  async link(_existing: string, _path: string): Promise<void> {
+    // As Linux does, a read-only mount answers EROFS before the filesystem's own refusal.
+    this.assertWritable();
     // S3 has no hard links.
     throw new FsError('EPERM');
   }
