@@ -12,6 +12,10 @@ export interface MountConfig {
   pathStyle: boolean;
   /** Named profile of ~/.aws/credentials and ~/.aws/config. */
   profile?: string;
+  /** s3fs-format passwd file (ACCESS:SECRET or BUCKET:ACCESS:SECRET lines). */
+  passwdFile?: string;
+  /** Access key given on the command line; the secret is AWS_SECRET_ACCESS_KEY or blank. */
+  accessKeyId?: string;
   readOnly: boolean;
   /** Owner and modes for objects without s3mount/s3fs metadata. */
   uid: number;

@@ -3,6 +3,7 @@ import { mountFuse, type FuseMount } from './fuse/index.js';
 import type { Logger } from './log.js';
 import { Bucket } from './s3/bucket.js';
 import { createS3Client } from './s3/client.js';
+import { resolveCredentials } from './s3/credentials.js';
 import { StagingArea } from './upload/staging.js';
 import { Vfs } from './vfs/vfs.js';
 
@@ -22,11 +23,19 @@ export interface RunningMount {
  * Fails with an Error whose message is one clear line (what is wrong, what to do).
  */
 export async function startMount(config: MountConfig, log: Logger): Promise<RunningMount> {
+  const credentials = await resolveCredentials({
+    bucket: config.bucket,
+    passwdFile: config.passwdFile,
+    accessKeyId: config.accessKeyId,
+    env: process.env,
+  });
+  if (credentials?.secretAccessKey === '') log.info('signing with a blank secret (token access key)');
   const client = createS3Client({
     endpoint: config.endpoint,
     region: config.region,
     pathStyle: config.pathStyle,
     profile: config.profile,
+    credentials,
   });
   const bucket = new Bucket(client, config.bucket);
   await bucket.check();

@@ -11,6 +11,8 @@ import { unmountCommand } from './unmount.js';
 
 /** Runs the CLI on the arguments after the script name; resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // ps shows the process title instead of the arguments (an access key may be among them).
+  process.title = 's3mount';
   try {
     const command = parseCommandLine(argv);
     switch (command.kind) {
@@ -51,12 +53,28 @@ async function mountCommand(config: MountConfig, argv: readonly string[]): Promi
   }
   if (config.foreground) return runMount(config, log, { onFailure: printMessage });
   try {
-    await launchDaemon({ ...ownCommandLine(argv), logFile: join(config.cacheDir, 's3mount.log') });
+    await launchDaemon({ ...ownCommandLine(withoutAccessKey(argv, config)), logFile: join(config.cacheDir, 's3mount.log') });
     return 0;
   } catch (err) {
     printMessage(errorLine(err));
     return 1;
   }
+}
+
+/**
+ * The background process gets --access-key-id through its environment, where other
+ * users cannot read it, instead of its command line (visible in ps to everyone).
+ */
+function withoutAccessKey(argv: readonly string[], config: MountConfig): readonly string[] {
+  if (config.accessKeyId === undefined) return argv;
+  process.env.AWS_ACCESS_KEY_ID = config.accessKeyId;
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--access-key-id') i++;
+    else if (!arg.startsWith('--access-key-id=')) kept.push(arg);
+  }
+  return kept;
 }
 
 /** Many mounts share one log file: each line says when and which process. */

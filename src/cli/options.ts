@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import type { MountConfig } from '../config.js';
 import { UsageError } from './messages.js';
 import { parseSource } from './source.js';
-import { parseEndpoint, parseId, parseLogLevel, parseName, parseOctalMode, parseSeconds } from './values.js';
+import { parseAccessKey, parseEndpoint, parseId, parseLogLevel, parseName, parseOctalMode, parseSeconds } from './values.js';
 
 export { UsageError } from './messages.js';
 
@@ -40,6 +40,8 @@ interface RawOptions {
   region?: string;
   pathStyle?: boolean;
   profile?: string;
+  passwdFile?: string;
+  accessKeyId?: string;
   readOnly?: boolean;
   uid?: string;
   gid?: string;
@@ -109,6 +111,8 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     region: checked('--region', raw.region, parseName, undefined),
     pathStyle: raw.pathStyle ?? false,
     profile: checked('--profile', raw.profile, parseName, undefined),
+    passwdFile: raw.passwdFile === undefined ? undefined : resolve(context.cwd, raw.passwdFile),
+    accessKeyId: checked('--access-key-id', raw.accessKeyId, parseAccessKey, undefined),
     readOnly: raw.readOnly ?? false,
     uid: checked('--uid', raw.uid, parseId, context.uid),
     gid: checked('--gid', raw.gid, parseId, context.gid),
@@ -150,6 +154,8 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--region <REGION>', 'region to sign requests for (default: $AWS_REGION or the profile\'s, else us-east-1)')
     .option('--path-style', 'address buckets as ENDPOINT/BUCKET, not BUCKET.ENDPOINT (MinIO, Ceph, IP endpoints)')
     .option('--profile <NAME>', 'profile of ~/.aws/credentials and ~/.aws/config (default: $AWS_PROFILE, else "default")')
+    .option('--passwd-file <FILE>', 'credentials in s3fs\'s format: ACCESS:SECRET or BUCKET:ACCESS:SECRET lines (mode 0600)')
+    .option('--access-key-id <KEY>', 'access key; its secret is $AWS_SECRET_ACCESS_KEY, else blank (token keys, Ceph RGW LDAP)')
     .option('--read-only', 'refuse every change')
     .option('--uid <N>', `owner of objects without s3mount/s3fs metadata (default: yours, ${context.uid})`)
     .option('--gid <N>', `group of objects without metadata (default: yours, ${context.gid})`)
@@ -177,11 +183,14 @@ in the background; its log goes to CACHE_DIR/s3mount.log. With -f it stays in
 the foreground and logs to stderr. "s3mount unmount MOUNTPOINT" unmounts and
 waits until what was written is in the bucket.
 
-Credentials come from the AWS SDK's default chain, never from the command line:
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; else the
---profile (or AWS_PROFILE) of ~/.aws/credentials and ~/.aws/config; else SSO,
-web identity, container and instance roles. AWS_ENDPOINT_URL and AWS_REGION
-apply when --endpoint and --region are not given.
+Credentials: --passwd-file if given; else --access-key-id; else the AWS SDK's
+default chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;
+else the --profile (or AWS_PROFILE) of ~/.aws/credentials and ~/.aws/config; else
+SSO, web identity, container and instance roles. An access key with a blank or
+unset secret is used as it is (token authentication, e.g. Ceph RGW with LDAP).
+Secrets are never taken on the command line; the access key given with
+--access-key-id is passed to the background process through its environment.
+AWS_ENDPOINT_URL and AWS_REGION apply when --endpoint and --region are not given.
 
 Examples:
   s3mount my-bucket ~/bucket

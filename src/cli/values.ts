@@ -61,3 +61,9 @@ export function parseName(option: string, text: string): string {
   }
   return text;
 }
+
+/** An access key may be a token that grants access: never echoed in messages. */
+export function parseAccessKey(option: string, text: string): string {
+  if (!/^\S+$/.test(text)) throw new UsageError(`${option} must be a non-empty key without spaces`);
+  return text;
+}

@@ -3,6 +3,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { StaticCredentials } from './credentials.js';
 
 export interface S3ClientOptions {
   /** Endpoint URL; undefined means AWS (or AWS_ENDPOINT_URL, which the SDK reads). */
@@ -15,6 +16,8 @@ export interface S3ClientOptions {
   profile?: string;
   /** Attempts per request, retries included (SDK default 3). */
   maxAttempts?: number;
+  /** Given: used as they are (see credentials.ts). Else the SDK's default chain. */
+  credentials?: StaticCredentials;
 }
 
 /** Region used when neither the options nor the SDK's sources name one. */
@@ -32,8 +35,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const SOCKET_IDLE_TIMEOUT_MS = 300_000;
 
 /**
- * Creates the S3 client that every layer shares. Credentials come from the SDK's
- * default chain (environment, `profile` in the shared files, SSO, process,
+ * Creates the S3 client that every layer shares. Credentials are those given, else
+ * the SDK's default chain (environment, `profile` in the shared files, SSO, process,
  * web identity, instance metadata); nothing here logs or stores them.
  */
 export function createS3Client(options: S3ClientOptions): S3Client {
@@ -43,6 +46,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     region: options.region ?? defaultRegion(options.profile),
     forcePathStyle: options.pathStyle,
     profile: options.profile,
+    credentials: options.credentials,
     maxAttempts: options.maxAttempts,
     // The SDK's default CRC32 checksums on every upload are rejected by servers
     // that do not know them (Ceph RGW with streamed bodies, older MinIO); ask
