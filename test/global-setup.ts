@@ -14,6 +14,11 @@ declare module 'vitest' {
     s3Endpoint: string;
     /** Which server that is, for tests that only one of them can pass. */
     s3Server: TestServerKind;
+    /**
+     * RGW only (started with LDAP authentication): an access key that is an LDAP token,
+     * valid with any secret, blank included; '' on s3rver.
+     */
+    ldapToken: string;
   }
 }
 
@@ -35,16 +40,19 @@ function serverKind(): TestServerKind {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const kind = serverKind();
   const dataDir = await mkdtemp(join(tmpdir(), `s3mount-${kind}-`));
-  let server;
+  let server: { endpoint: string; ldapToken?: string; stop(): Promise<void> };
   try {
     // RGW takes ~15 s to come up (most of it creating its pools).
-    server = kind === 'rgw' ? await startRgw(dataDir, { timeoutMs: 90_000 }) : await startS3rver(dataDir);
+    // RGW runs with LDAP authentication on: the S3RVER keys work as before, and the
+    // token access keys that sites such as OSiRIS hand out can be tested too.
+    server = kind === 'rgw' ? await startRgw(dataDir, { ldap: true, timeoutMs: 90_000 }) : await startS3rver(dataDir);
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
   project.provide('s3Endpoint', server.endpoint);
   project.provide('s3Server', kind);
+  project.provide('ldapToken', server.ldapToken ?? '');
   process.env.S3MOUNT_TEST_ENDPOINT = server.endpoint;
   process.env.S3MOUNT_TEST_SERVER = kind;
 
