@@ -5,6 +5,7 @@ import type { FileStat, FuseOperations, OpenResult, StatFs, TimeUpdate } from '.
 const UTIME_NOW = 1073741823;
 const UTIME_OMIT = 1073741822;
 const NO_ID = 0xffffffff;
+const FUSE_UNKNOWN_INO = 0xffffffff;
 const OPEN_DIRECT_IO = 1;
 const OPEN_KEEP_CACHE = 2;
 
@@ -172,7 +173,8 @@ function toRawStat(st: FileStat): Record<string, unknown> {
     gid: st.gid,
     size,
     nlink: st.nlink ?? 1,
-    ino: st.ino ?? 0,
+    // libfuse's "unknown inode": with 0, glibc's readdir would drop "." and ".." (d_ino 0).
+    ino: st.ino ?? FUSE_UNKNOWN_INO,
     blksize: st.blksize ?? 4096,
     blocks: st.blocks ?? (size + 511n) / 512n,
     atime: st.atime,

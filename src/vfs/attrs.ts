@@ -252,6 +252,12 @@ export class AttrStore {
     listing?.children.set(baseName(path), attrs.kind === 'dir' ? 'dir' : 'file');
   }
 
+  /** A directory just made here is empty: its first lookups need not ask S3. */
+  setEmptyDir(path: string, attrs: NodeAttrs): void {
+    this.set(path, attrs);
+    this.listings.set(path, { children: new Map(), expires: Date.now() + this.ttlMs });
+  }
+
   /** Records that `path` is gone. */
   remove(path: string): void {
     this.pending.delete(path);

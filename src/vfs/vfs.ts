@@ -400,7 +400,7 @@ export class Vfs implements FuseOperations {
     await this.assertParentDir(path);
     const attrs: NodeAttrs = { kind: 'dir', size: 4096, mtime: now(), mode: S_IFDIR | (mode & 0o7777), uid: this.options.uid, gid: this.options.gid };
     const { etag } = await this.bucket.put(this.ns.dirPrefix(path), Buffer.alloc(0), encodeMeta(metaOf(attrs)));
-    this.attrs.set(path, { ...attrs, etag });
+    this.attrs.setEmptyDir(path, { ...attrs, etag });
   }
 
   async rmdir(path: string): Promise<void> {

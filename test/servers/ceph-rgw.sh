@@ -274,7 +274,7 @@ osd max object name len = 460
 osd max object namespace len = 64
 
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw thread pool size = 32
 # The lifecycle thread sleeps 5 s at a time and radosgw waits for it on SIGTERM:
 # without it down takes 0.5 s instead of 5. Lifecycle rules are still stored (they

@@ -37,6 +37,8 @@ export function run(
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
     });
+    // A tool that exits without reading its stdin closes the pipe: EPIPE is not an error here.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

@@ -106,10 +106,13 @@ export async function listKeys(bucket: string, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
+    // URL-encoded keys come back exact (s3rver escapes XML twice in plain listings).
     const page = await testClient().send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, EncodingType: 'url' }),
     );
-    for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+    // S3 form-encodes: a space may come as "+", a "+" as "%2B".
+    const decode = page.EncodingType === 'url' ? (k: string) => decodeURIComponent(k.replace(/\+/g, ' ')) : (k: string) => k;
+    for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(decode(object.Key));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return keys;
