@@ -16,6 +16,12 @@ export interface MountConfig {
   passwdFile?: string;
   /** Access key given on the command line; the secret is AWS_SECRET_ACCESS_KEY or blank. */
   accessKeyId?: string;
+  /**
+   * When the SDK adds CRC checksums to requests and checks them in answers:
+   * 'when-required' (only where the API demands one; what Ceph RGW and older MinIO
+   * need for streamed uploads) or 'when-supported' (everywhere the store offers them).
+   */
+  checksums: ChecksumMode;
   readOnly: boolean;
   /** Owner and modes for objects without s3mount/s3fs metadata. */
   uid: number;
@@ -34,3 +40,5 @@ export interface MountConfig {
 }
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export type ChecksumMode = 'when-required' | 'when-supported';

@@ -35,6 +35,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     region: config.region,
     pathStyle: config.pathStyle,
     profile: config.profile,
+    checksums: config.checksums,
     credentials,
   });
   const bucket = new Bucket(client, config.bucket);

@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import type { MountConfig } from '../config.js';
 import { UsageError } from './messages.js';
 import { parseSource } from './source.js';
-import { parseAccessKey, parseEndpoint, parseId, parseLogLevel, parseName, parseOctalMode, parseSeconds } from './values.js';
+import { parseAccessKey, parseChecksumMode, parseEndpoint, parseId, parseLogLevel, parseName, parseOctalMode, parseSeconds } from './values.js';
 
 export { UsageError } from './messages.js';
 
@@ -42,6 +42,7 @@ interface RawOptions {
   profile?: string;
   passwdFile?: string;
   accessKeyId?: string;
+  checksums?: string;
   readOnly?: boolean;
   uid?: string;
   gid?: string;
@@ -113,6 +114,7 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     profile: checked('--profile', raw.profile, parseName, undefined),
     passwdFile: raw.passwdFile === undefined ? undefined : resolve(context.cwd, raw.passwdFile),
     accessKeyId: checked('--access-key-id', raw.accessKeyId, parseAccessKey, undefined),
+    checksums: checked('--checksums', raw.checksums, parseChecksumMode, 'when-required'),
     readOnly: raw.readOnly ?? false,
     uid: checked('--uid', raw.uid, parseId, context.uid),
     gid: checked('--gid', raw.gid, parseId, context.gid),
@@ -156,6 +158,10 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--profile <NAME>', 'profile of ~/.aws/credentials and ~/.aws/config (default: $AWS_PROFILE, else "default")')
     .option('--passwd-file <FILE>', 'credentials in s3fs\'s format: ACCESS:SECRET or BUCKET:ACCESS:SECRET lines (mode 0600)')
     .option('--access-key-id <KEY>', 'access key; its secret is $AWS_SECRET_ACCESS_KEY, else blank (token keys, Ceph RGW LDAP)')
+    .option(
+      '--checksums <WHEN>',
+      'when-required (default: only where S3 demands one; Ceph RGW needs this) or when-supported (CRC on every upload)',
+    )
     .option('--read-only', 'refuse every change')
     .option('--uid <N>', `owner of objects without s3mount/s3fs metadata (default: yours, ${context.uid})`)
     .option('--gid <N>', `group of objects without metadata (default: yours, ${context.gid})`)

@@ -1,4 +1,4 @@
-import type { LogLevel } from '../config.js';
+import type { ChecksumMode, LogLevel } from '../config.js';
 import { UsageError } from './messages.js';
 
 /** Each parser takes the option's name so the error can say which option is wrong. */
@@ -66,4 +66,9 @@ export function parseName(option: string, text: string): string {
 export function parseAccessKey(option: string, text: string): string {
   if (!/^\S+$/.test(text)) throw new UsageError(`${option} must be a non-empty key without spaces`);
   return text;
+}
+
+export function parseChecksumMode(option: string, text: string): ChecksumMode {
+  if (text === 'when-required' || text === 'when-supported') return text;
+  throw new UsageError(`${option} must be when-required or when-supported (got '${text}')`);
 }

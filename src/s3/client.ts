@@ -16,6 +16,8 @@ export interface S3ClientOptions {
   profile?: string;
   /** Attempts per request, retries included (SDK default 3). */
   maxAttempts?: number;
+  /** See MountConfig.checksums; default 'when-required'. */
+  checksums?: 'when-required' | 'when-supported';
   /** Given: used as they are (see credentials.ts). Else the SDK's default chain. */
   credentials?: StaticCredentials;
 }
@@ -41,6 +43,7 @@ const SOCKET_IDLE_TIMEOUT_MS = 300_000;
  */
 export function createS3Client(options: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
+  const checksumSetting = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return new S3Client({
     endpoint: options.endpoint,
     region: options.region ?? defaultRegion(options.profile),
@@ -51,8 +54,8 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     // The SDK's default CRC32 checksums on every upload are rejected by servers
     // that do not know them (Ceph RGW with streamed bodies, older MinIO); ask
     // for checksums only where the API demands one (DeleteObjects' Content-MD5).
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: checksumSetting,
+    responseChecksumValidation: checksumSetting,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: CONNECT_TIMEOUT_MS,
       socketTimeout: SOCKET_IDLE_TIMEOUT_MS,

@@ -13,6 +13,7 @@ const config: MountConfig = {
   prefix: 'a/',
   mountpoint: '/mnt/test',
   pathStyle: false,
+  checksums: 'when-required',
   readOnly: false,
   uid: 1,
   gid: 1,
