@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import PQueue from 'p-queue';
+import type { MountConfig } from '../config.js';
 import { FsError } from '../errors.js';
 import type { DirEntry, FileStat, FuseOperations, OpenResult, StatFs, TimeUpdate, Timespec } from '../fs-types.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../fs-types.js';
@@ -11,15 +12,7 @@ import { HandleTable, type OpenFile } from './handles.js';
 import { encodeMeta, type PosixMeta } from './metadata.js';
 import { Namespace, assertCreatableName, baseName, joinPath, parentOf } from './namespace.js';
 
-export interface VfsOptions {
-  prefix: string;
-  readOnly: boolean;
-  uid: number;
-  gid: number;
-  fileMode: number;
-  dirMode: number;
-  statTtlSeconds: number;
-}
+export type VfsOptions = Pick<MountConfig, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'statTtlSeconds'>;
 
 /** O_ACCMODE: Node's fs.constants lacks it. */
 const O_ACCMODE = 3;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runOk } from '../support/run.js';
 import { createTestBucket, getObjectBytes, headObject, listKeys, putObject } from '../support/s3.js';
-import { expectNothingMounted, md5, mountBucket, tempDir, unmountAll, type CliMount } from './support/cli-mount.js';
+import { md5, mountBucket, tempDir, type CliMount, cleanUpTestFile } from './support/cli-mount.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -28,14 +28,7 @@ beforeAll(async () => {
   mnt = await mountBucket(bucket);
 }, 60_000);
 
-afterAll(async () => {
-  try {
-    await unmountAll();
-  } finally {
-    if (local) await rm(local, { recursive: true, force: true });
-    await expectNothingMounted();
-  }
-}, 120_000);
+afterAll(() => cleanUpTestFile(local), 120_000);
 
 const statY = async (...paths: string[]): Promise<string> => runOk('stat', ['-c', '%y', ...paths]);
 

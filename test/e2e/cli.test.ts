@@ -5,7 +5,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, chmod, mkdir, open, readdir, readFile, readlink, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +25,7 @@ import {
   unmountAll,
   type CliMount,
 } from './support/cli-mount.js';
+import { closedPort } from '../support/net.js';
 
 let bucket: string;
 /** Temporary directories of this file that are not mount points (removed at the end). */
@@ -90,15 +90,6 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** A loopback port with nothing listening: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 /** Where docs/cli.md says the mount process keeps its pid file. */
 async function pidFileOf(mountpoint: string): Promise<string> {

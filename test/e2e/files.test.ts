@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runOk } from '../support/run.js';
 import { createTestBucket, getObjectBytes, headObject, listKeys, putObject } from '../support/s3.js';
 import {
-  expectNothingMounted,
   inParallel,
   md5,
   md5File,
   mountBucket,
   tempDir,
-  unmountAll,
   type CliMount,
+  cleanUpTestFile,
 } from './support/cli-mount.js';
 
 const MANY = 1500;
@@ -39,14 +38,7 @@ beforeAll(async () => {
   mnt = await mountBucket(bucket);
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await unmountAll();
-  } finally {
-    if (local) await rm(local, { recursive: true, force: true });
-    await expectNothingMounted();
-  }
-}, 120_000);
+afterAll(() => cleanUpTestFile(local), 120_000);
 
 /** Runs a shell script with $D set to `dir` and $R to the random source file. */
 function sh(dir: string, script: string) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runOk } from '../support/run.js';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createTestBucket, headObject, testClient } from '../support/s3.js';
-import { expectNothingMounted, MiB, mountBucket, tempDir, unmountAll, type CliMount } from './support/cli-mount.js';
+import { MiB, mountBucket, tempDir, type CliMount, cleanUpTestFile } from './support/cli-mount.js';
 
 let bucket: string;
 let mnt: CliMount;
@@ -19,14 +19,7 @@ beforeAll(async () => {
   mnt = await mountBucket(bucket);
 }, 60_000);
 
-afterAll(async () => {
-  try {
-    await unmountAll();
-  } finally {
-    if (local) await rm(local, { recursive: true, force: true });
-    await expectNothingMounted();
-  }
-}, 120_000);
+afterAll(() => cleanUpTestFile(local), 120_000);
 
 /** A deterministic spread of sizes: mostly small, some empty, a few of a few hundred KiB. */
 function sizeOf(i: number): number {

@@ -9,7 +9,6 @@
 // ignored. The tests assert what real S3 does.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -29,6 +28,7 @@ import {
   testClient,
   testEndpoint,
 } from '../support/s3.js';
+import { closedPort } from '../support/net.js';
 
 const MiB = 1024 * 1024;
 
@@ -49,15 +49,6 @@ async function expectFsError(promise: Promise<unknown>, code: string): Promise<F
   return err as FsError;
 }
 
-/** A loopback port with nothing listening: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 let name: string;
 let bucket: Bucket;

@@ -218,3 +218,13 @@ export async function inParallel<T>(items: readonly T[], limit: number, work: (i
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+
+/** A test file's afterAll: unmount everything it mounted, remove its local dir, check. */
+export async function cleanUpTestFile(localDir: string | undefined): Promise<void> {
+  try {
+    await unmountAll();
+  } finally {
+    if (localDir) await rm(localDir, { recursive: true, force: true });
+    await expectNothingMounted();
+  }
+}
