@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -12,7 +12,9 @@ export class StagingArea {
   private constructor(readonly dir: string) {}
 
   static async create(cacheDir: string): Promise<StagingArea> {
-    const dir = join(cacheDir, 'staging', `${process.pid}-${randomBytes(4).toString('hex')}`);
+    const root = join(cacheDir, 'staging');
+    await removeAbandoned(root);
+    const dir = join(root, `${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return new StagingArea(dir);
   }
@@ -24,6 +26,34 @@ export class StagingArea {
 
   async dispose(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the folders of mounts whose process is gone (killed before it could clean
+ * up). Nothing in them was accepted by close() or fsync(): those upload before they
+ * return, so a staged file that outlived its process is a write nobody was told about.
+ */
+async function removeAbandoned(root: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) await rm(join(root, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, but another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
