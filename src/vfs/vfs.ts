@@ -6,7 +6,7 @@ import type { DirEntry, FileStat, FuseOperations, OpenResult, StatFs, TimeUpdate
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../fs-types.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../s3/bucket.js';
-import type { StagingArea } from '../upload/staging.js';
+import type { StagedFile, StagingArea } from '../upload/staging.js';
 import { AttrStore, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type AttrDefaults, type NodeAttrs } from './attrs.js';
 import { HandleTable, type OpenFile } from './handles.js';
 import { encodeMeta, type PosixMeta } from './metadata.js';
@@ -39,6 +39,12 @@ function toStat(a: NodeAttrs): FileStat {
     ctime: a.mtime,
     nlink: a.kind === 'dir' ? 2 : 1,
   };
+}
+
+/** The handle's staged copy, which the caller has just made sure of (stage/resize). */
+function localCopy(file: OpenFile): StagedFile {
+  if (!file.staged) throw new Error(`no local copy of ${file.path}`);
+  return file.staged;
 }
 
 function metaOf(a: NodeAttrs): Required<PosixMeta> {
@@ -189,7 +195,7 @@ export class Vfs implements FuseOperations {
     if (writer?.staged) return writer.staged.read(target, position);
     if (file.loading) {
       await file.loading;
-      return (file.staged as NonNullable<OpenFile['staged']>).read(target, position);
+      return localCopy(file).read(target, position);
     }
     if (position >= file.size) return 0;
     const end = Math.min(file.size, position + target.length);
@@ -210,7 +216,7 @@ export class Vfs implements FuseOperations {
   async write(_path: string | null, fh: number, data: Buffer, position: number): Promise<number> {
     const file = this.handles.get(fh);
     await this.stage(file);
-    await (file.staged as NonNullable<OpenFile['staged']>).write(data, position);
+    await localCopy(file).write(data, position);
     file.size = Math.max(file.size, position + data.length);
     file.dataDirty = true;
     file.meta = { ...file.meta, mtime: now() };
@@ -287,7 +293,7 @@ export class Vfs implements FuseOperations {
       if (wasData) {
         await this.stage(file);
         const size = file.size;
-        const { etag } = await this.bucket.uploadFile(key, (file.staged as NonNullable<OpenFile['staged']>).path, size, metadata);
+        const { etag } = await this.bucket.uploadFile(key, localCopy(file).path, size, metadata);
         file.etag = etag;
       } else {
         const { etag } = await this.bucket.copy(key, key, { size: file.size, metadata });
@@ -307,7 +313,7 @@ export class Vfs implements FuseOperations {
     } else {
       await this.stage(file);
     }
-    await (file.staged as NonNullable<OpenFile['staged']>).truncate(size);
+    await localCopy(file).truncate(size);
     file.size = size;
     file.dataDirty = true;
     file.meta = { ...file.meta, mtime: now() };
