@@ -11,12 +11,12 @@ import {
   S_IFDIR,
   S_IFMT,
   S_IFREG,
-  createTestVfs,
   deleteObject,
   names,
   putMany,
   readAt,
   readFile,
+  VfsPool,
   type TestVfs,
 } from './support/vfs.js';
 
@@ -25,14 +25,9 @@ const { uid, gid, fileMode, dirMode } = DEFAULT_OPTIONS;
 let bucket: string;
 /** A fresh Vfs per test, so that no other test's cached listing hides what a test puts through the SDK. */
 let t: TestVfs;
-const extra: TestVfs[] = [];
 
-/** Another Vfs on the same bucket (fresh caches), closed in afterAll. */
-async function freshVfs(options: Parameters<typeof createTestVfs>[1] = {}): Promise<TestVfs> {
-  const v = await createTestVfs(bucket, options);
-  extra.push(v);
-  return v;
-}
+const pool = new VfsPool(() => bucket);
+const freshVfs = (options?: Parameters<typeof pool.fresh>[0]): Promise<TestVfs> => pool.fresh(options);
 
 beforeAll(async () => {
   bucket = await createTestBucket('vfs-attrs');
@@ -42,9 +37,7 @@ beforeEach(async () => {
   t = await freshVfs();
 });
 
-afterAll(async () => {
-  for (const v of extra) await v.close();
-});
+afterAll(() => pool.closeAll());
 
 describe('getattr', () => {
   it('answers the root with the mount defaults', { timeout: 10_000 }, async () => {

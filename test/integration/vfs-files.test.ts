@@ -12,7 +12,6 @@ import {
   MiB,
   S_IFDIR,
   S_IFREG,
-  createTestVfs,
   md5,
   names,
   readAt,
@@ -20,6 +19,7 @@ import {
   readHandle,
   writeAll,
   writeFile,
+  VfsPool,
   type TestVfs,
 } from './support/vfs.js';
 
@@ -29,13 +29,9 @@ const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND, O_CREAT } = constants;
 let bucket: string;
 /** A fresh Vfs per test, so that no other test's cached listing hides what a test puts through the SDK. */
 let t: TestVfs;
-const extra: TestVfs[] = [];
 
-async function freshVfs(): Promise<TestVfs> {
-  const v = await createTestVfs(bucket);
-  extra.push(v);
-  return v;
-}
+const pool = new VfsPool(() => bucket);
+const freshVfs = (options?: Parameters<typeof pool.fresh>[0]): Promise<TestVfs> => pool.fresh(options);
 
 /** The x-amz-meta-* headers of a key, as another tool would read them. */
 async function metaOf(key: string): Promise<Record<string, string> | undefined> {
@@ -79,7 +75,7 @@ beforeEach(async () => {
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  for (const v of extra) await v.close();
+  await pool.closeAll();
 });
 
 describe('writing', () => {

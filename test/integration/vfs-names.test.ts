@@ -11,7 +11,6 @@ import {
   S_IFLNK,
   S_IFMT,
   S_IFREG,
-  createTestVfs,
   md5,
   names,
   putMany,
@@ -19,6 +18,7 @@ import {
   readFile,
   readHandle,
   writeFile,
+  VfsPool,
   type TestVfs,
 } from './support/vfs.js';
 
@@ -27,13 +27,9 @@ const { uid, gid } = DEFAULT_OPTIONS;
 let bucket: string;
 /** A fresh Vfs per test, so that no other test's cached listing hides what a test puts through the SDK. */
 let t: TestVfs;
-const extra: TestVfs[] = [];
 
-async function freshVfs(): Promise<TestVfs> {
-  const v = await createTestVfs(bucket);
-  extra.push(v);
-  return v;
-}
+const pool = new VfsPool(() => bucket);
+const freshVfs = (options?: Parameters<typeof pool.fresh>[0]): Promise<TestVfs> => pool.fresh(options);
 
 beforeAll(async () => {
   bucket = await createTestBucket('vfs-names');
@@ -45,7 +41,7 @@ beforeEach(async () => {
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  for (const v of extra) await v.close();
+  await pool.closeAll();
 });
 
 describe('directories', () => {

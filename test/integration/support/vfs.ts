@@ -148,3 +148,23 @@ export async function deleteObject(bucket: string, key: string): Promise<void> {
 export function names(entries: Array<{ name: string }>): string[] {
   return entries.map((e) => e.name);
 }
+
+/**
+ * The Vfs instances one test file makes: a fresh one per test (so that no other test's
+ * cached listing hides what a test puts through the SDK), all closed at the end.
+ */
+export class VfsPool {
+  private readonly made: TestVfs[] = [];
+
+  constructor(private readonly bucket: () => string) {}
+
+  async fresh(options: Parameters<typeof createTestVfs>[1] = {}): Promise<TestVfs> {
+    const v = await createTestVfs(this.bucket(), options);
+    this.made.push(v);
+    return v;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const v of this.made.splice(0)) await v.close();
+  }
+}
