@@ -2,7 +2,7 @@
 // RGW with LDAP authentication takes the token as the access key and ignores the
 // signature. s3rver has no LDAP, so this file runs in the RGW pass (npm run test:rgw).
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { testEndpoint, testServer } from '../support/s3.js';
@@ -23,6 +23,13 @@ describe.runIf(testServer() === 'rgw')('token access keys with a blank secret (C
   const token = inject('ldapToken');
   const bucket = `token-${Date.now().toString(36)}`;
   const mounted: string[] = [];
+  /** Cache and passwd folders (never mount points): removed at the end. */
+  const scratch: string[] = [];
+  const scratchDir = async (label: string): Promise<string> => {
+    const dir = await tempDir(label);
+    scratch.push(dir);
+    return dir;
+  };
 
   afterEach(async () => {
     for (const dir of mounted.splice(0)) {
@@ -30,12 +37,15 @@ describe.runIf(testServer() === 'rgw')('token access keys with a blank secret (C
       await forceUnmount(dir);
     }
   });
-  afterAll(expectNothingMounted);
+  afterAll(async () => {
+    await expectNothingMounted();
+    for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+  });
 
   async function mountAndWrite(label: string, extraArgs: string[], env: NodeJS.ProcessEnv): Promise<void> {
     const dir = await tempDir(label);
     trackMountpoint(dir);
-    const cache = await tempDir(`${label}-cache`);
+    const cache = await scratchDir(`${label}-cache`);
     const result = await runCli(mountArgs(bucket, dir, cache, extraArgs), { env });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -54,7 +64,7 @@ describe.runIf(testServer() === 'rgw')('token access keys with a blank secret (C
 
     await mountAndWrite('env', [], { AWS_ACCESS_KEY_ID: token, AWS_SECRET_ACCESS_KEY: '' });
 
-    const passwd = join(await tempDir('passwd'), 'passwd-s3fs');
+    const passwd = join(await scratchDir('passwd'), 'passwd-s3fs');
     await writeFile(passwd, `${bucket}:${token}:\n`);
     await chmod(passwd, 0o600);
     await mountAndWrite('passwd', ['--passwd-file', passwd], { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
@@ -65,7 +75,7 @@ describe.runIf(testServer() === 'rgw')('token access keys with a blank secret (C
   it('never shows the token in ps', { timeout: 60_000 }, async () => {
     const dir = await tempDir('ps');
     trackMountpoint(dir);
-    const cache = await tempDir('ps-cache');
+    const cache = await scratchDir('ps-cache');
     const result = await runCli(mountArgs(bucket, dir, cache, ['--access-key-id', token]), { env: { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined } });
     expect(result.code).toBe(0);
     mounted.push(dir);
@@ -78,7 +88,7 @@ describe.runIf(testServer() === 'rgw')('token access keys with a blank secret (C
   it('refuses a token whose password is wrong, with one clear line', { timeout: 60_000 }, async () => {
     const dir = await tempDir('wrong');
     trackMountpoint(dir);
-    const cache = await tempDir('wrong-cache');
+    const cache = await scratchDir('wrong-cache');
     const result = await runCli(mountArgs(bucket, dir, cache), { env: { AWS_ACCESS_KEY_ID: withWrongPassword(token), AWS_SECRET_ACCESS_KEY: '' } });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);

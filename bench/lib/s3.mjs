@@ -1,0 +1,131 @@
+// The S3 side of the harness: the test server (s3rver, started as the tests start it),
+// SDK clients, and checks of what is in a bucket.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { join } from 'node:path';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export const REGION = 'us-east-1';
+
+/**
+ * Starts the patched s3rver exactly as the tests do (test/servers/s3rver.mjs with
+ * --openssl-legacy-provider, --port 0, --exit-with-stdin). Resolves with its endpoint and
+ * a stop() that ends that process only.
+ */
+export function startS3rver(root, dataDir, timeoutMs = 15_000) {
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', join(root, 'test/servers/s3rver.mjs'), '--dir', dataDir, '--port', '0', '--exit-with-stdin'],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s) => (stderr = (stderr + s).slice(-4000)));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    child.stdin.destroy();
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => void stop().then(() => reject(new Error(`s3rver: no port after ${timeoutMs} ms\n${stderr}`))), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`s3rver exited (${code})\n${stderr}`));
+    });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s) => {
+      out += s;
+      const nl = out.indexOf('\n');
+      if (nl === -1) return;
+      clearTimeout(timer);
+      const { port } = JSON.parse(out.slice(0, nl));
+      resolve({ endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop });
+    });
+  });
+}
+
+/** The raw SDK as a careful user would set it up: path style, checksums only when required. */
+export function makeClient(endpoint, maxSockets = 64) {
+  return new S3Client({
+    endpoint,
+    region: REGION,
+    forcePathStyle: true,
+    credentials: CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: new NodeHttpHandler({ httpAgent: new http.Agent({ keepAlive: true, maxSockets }) }),
+  });
+}
+
+export async function createBucket(client, bucket) {
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+}
+
+/** Map key -> { size, etag } of every object under `prefix`. */
+export async function listAll(client, bucket, prefix = '') {
+  const out = new Map();
+  let token;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+    );
+    for (const o of page.Contents ?? []) out.set(o.Key, { size: o.Size, etag: (o.ETag ?? '').replaceAll('"', '') });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/**
+ * What is missing or wrong in the bucket compared with `expected` (array of
+ * { key, size, md5? }). Single-part ETags (32 hex digits) are compared with the md5;
+ * s3rver's multipart ETags are not md5s and are not compared. [] when all is there.
+ */
+export async function checkObjects(client, bucket, expected) {
+  const have = await listAll(client, bucket);
+  const problems = [];
+  for (const e of expected) {
+    const o = have.get(e.key);
+    if (!o) problems.push(`${e.key}: missing`);
+    else if (o.size !== e.size) problems.push(`${e.key}: ${o.size} bytes, expected ${e.size}`);
+    else if (e.md5 && e.size < 5 * 1024 * 1024 && /^[0-9a-f]{32}$/.test(o.etag) && o.etag !== e.md5) {
+      problems.push(`${e.key}: ETag ${o.etag}, expected md5 ${e.md5}`);
+    }
+  }
+  return problems;
+}
+
+/** md5 (hex) and size of an object, by streaming it. */
+export async function objectMd5(client, bucket, key) {
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash('md5');
+  for await (const chunk of res.Body) hash.update(chunk);
+  return { size: head.ContentLength, md5: hash.digest('hex') };
+}
+
+/** Runs `fn(item)` over `items` with at most `limit` in flight; rejects on the first error. */
+export async function pool(items, limit, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+// npm run bench [-- OPTIONS]: s3mount against the raw SDK (and s3fs, rclone when asked),
+// on the same S3 server behind the same latency proxy, in the same run. Prints one table
+// of times, rates and ratios to the raw SDK. Benchmarks are not tests: nothing here
+// passes or fails on a figure; a wrong or missing object is reported as FAILED.
+//
+//   --latency MS        per-request latency added by the proxy (default 20)
+//   --bandwidth MBPS    per-connection bandwidth cap in MB/s (10^6 bytes), each direction (default: none)
+//   --only write|read   one section (default: both; the read section is empty until issue #6)
+//   --quick             small sizes: a smoke check that runs in well under a minute
+//   --peers             also run s3fs and rclone mount when installed
+//   --install-peers     apt-get install the missing peers first (implies --peers)
+//   --json FILE         also write the results as JSON
+//   --s3mount-args="…"  extra options for every s3mount mount, e.g. --s3mount-args="--stat-ttl 60"
+//
+// Layout: bench/latency-proxy.mjs (the proxy), bench/write.mjs and bench/read.mjs (the
+// workloads), bench/lib/ (server, SDK, data sets, mounts, timing).
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatCounts, startLatencyProxy } from './latency-proxy.mjs';
+import { detectPeers, killRunning, Mounter, s3mountHasWriteMode, TOOLS } from './lib/mounts.mjs';
+import { createBucket, makeClient, startS3rver } from './lib/s3.mjs';
+import { readSizes, readWorkloads } from './read.mjs';
+import { writeSizes, writeWorkloads } from './write.mjs';
+
+/**
+ * @typedef {{ seconds: number, counts: any, files: number, bytes: number, problems: string[] }} Result
+ * @typedef {{ id: string, title: (ctx: any) => string, rate: 'files'|'bytes', freshBucket?: boolean,
+ *   tools?: (ctx: any) => string[], prepare: (ctx: any) => Promise<any>,
+ *   raw: (ctx: any, data: any, bucket: string|undefined) => Promise<Result>,
+ *   run: (ctx: any, toolId: string, data: any, bucket: string|undefined) => Promise<Result> }} Workload
+ */
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+// As the CLI does (src/cli/main.ts): Node 20 is supported here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      latency: { type: 'string', default: '20' },
+      bandwidth: { type: 'string', default: '0' },
+      only: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      peers: { type: 'boolean', default: false },
+      'install-peers': { type: 'boolean', default: false },
+      json: { type: 'string' },
+      's3mount-args': { type: 'string', default: '' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (err) {
+  process.stderr.write(`bench: ${err.message}\n`);
+  process.exit(2);
+}
+const opts = parsed.values;
+if (opts.help) {
+  process.stdout.write(
+    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--quick] [--peers] [--install-peers] [--json FILE] [--s3mount-args="OPTIONS"]\n',
+  );
+  process.exit(0);
+}
+const latencyMs = Number(opts.latency);
+const bandwidthMBps = Number(opts.bandwidth);
+if (!Number.isFinite(latencyMs) || latencyMs < 0) fatal(`--latency must be a number of ms, not ${opts.latency}`);
+if (!Number.isFinite(bandwidthMBps) || bandwidthMBps < 0) fatal(`--bandwidth must be MB/s, not ${opts.bandwidth}`);
+if (opts.only && !['write', 'read'].includes(opts.only)) fatal('--only takes write or read');
+const wantPeers = opts.peers || opts['install-peers'];
+
+function fatal(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+const say = (msg) => process.stderr.write(`${msg}\n`);
+
+// ── preconditions ────────────────────────────────────────────────────────────────────
+if (!existsSync(join(root, 'dist/cli/main.js'))) fatal('dist/ is not built: run `npm run build` (npm run bench does)');
+if (!existsSync('/dev/fuse')) fatal('/dev/fuse is missing: the benchmarks mount for real');
+if (spawnSync('sh', ['-c', 'command -v fusermount3'], { stdio: 'ignore' }).status !== 0) fatal('fusermount3 is missing: apt-get install -y fuse3');
+
+let peers = [];
+if (wantPeers) {
+  let found = detectPeers();
+  const missing = Object.keys(found).filter((p) => !found[p]);
+  if (missing.length > 0 && opts['install-peers']) {
+    const pkgs = missing.map((p) => TOOLS[p].debian);
+    say(`installing ${pkgs.join(' ')} (apt-get)...`);
+    const r = spawnSync('apt-get', ['install', '-y', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) say(`apt-get install ${pkgs.join(' ')} failed (exit ${r.status}); carrying on without them`);
+    found = detectPeers();
+  }
+  for (const [p, ok] of Object.entries(found)) {
+    if (ok) peers.push(p);
+    else say(`${p} is not installed: it will not be measured (apt-get install -y ${TOOLS[p].debian}, or run with --install-peers)`);
+  }
+} else {
+  say('peers (s3fs, rclone mount) not run: add --peers');
+}
+
+// ── the run ──────────────────────────────────────────────────────────────────────────
+const workDir = await mkdtemp(join(tmpdir(), 's3mount-bench-'));
+const dataDir = join(workDir, 'data');
+await mkdir(dataDir);
+
+let server;
+let proxy;
+let mounter;
+let stopping;
+
+/** Stops everything this run started. Safe to call twice (the second call waits for the first). */
+function shutdown() {
+  stopping ??= (async () => {
+    if (mounter) mounter.closed = true; // no new mount from here on
+    await killRunning(); // a tar or dd still writing into a mount would keep it busy
+    if (mounter) await mounter.cleanupAll().catch((err) => say(`bench: cleanup: ${err.message}`));
+    if (proxy) await proxy.close().catch(() => {});
+    if (server) await server.stop().catch(() => {});
+    const left = mounter ? mounter.leftovers() : [];
+    if (left.length > 0) {
+      say(`bench: still mounted, so ${workDir} is left in place:\n  ${left.join('\n  ')}`);
+      return false;
+    }
+    say(`/proc/mounts: nothing under ${workDir} is mounted`);
+    if (mounter) await mounter.removeMountPoints();
+    // Nothing under workDir is mounted any more (checked above): remove the rest.
+    for (const d of ['data', 'cache', 's3rver']) await rm(join(workDir, d), { recursive: true, force: true });
+    await rmdir(workDir).catch((err) => say(`bench: ${workDir} not removed: ${err.message}`));
+    return true;
+  })();
+  return stopping;
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    interrupted = true;
+    say(`\nbench: ${signal}, cleaning up...`);
+    void shutdown().then((clean) => process.exit(clean ? 130 : 1));
+  });
+}
+
+const rows = [];
+let failed = false;
+try {
+  server = await startS3rver(root, join(workDir, 's3rver'));
+  proxy = await startLatencyProxy({ upstream: server.endpoint, latencyMs, bandwidthBytesPerSec: bandwidthMBps * 1e6 });
+  const s3mountArgs = opts['s3mount-args'].split(/\s+/).filter(Boolean);
+  mounter = new Mounter({ root, workDir, endpoint: proxy.endpoint, s3mountArgs });
+  const writeModeSync = s3mountHasWriteMode(root);
+  const ctx = {
+    root,
+    workDir,
+    dataDir,
+    quick: opts.quick,
+    sizes: writeSizes(opts.quick),
+    readSizes: readSizes(opts.quick),
+    proxy,
+    raw: makeClient(proxy.endpoint),
+    direct: makeClient(server.endpoint),
+    mounter,
+    peers,
+    tools: ['s3mount', ...peers],
+    writeModeSync,
+    newBucket: async (name) => {
+      await createBucket(ctx.direct, name);
+      return name;
+    },
+  };
+
+  say(`s3rver ${server.endpoint}, latency proxy ${proxy.endpoint} (${latencyMs} ms${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}), work dir ${workDir}`);
+  const sections = [];
+  if (opts.only !== 'read') sections.push(['write', writeWorkloads]);
+  if (opts.only !== 'write') sections.push(['read', readWorkloads]);
+
+  for (const [section, workloads] of sections) {
+    if (workloads.length === 0) {
+      say(`${section} section: no workloads yet`);
+      continue;
+    }
+    for (const w of workloads) {
+      if (interrupted) break;
+      const title = w.title(ctx);
+      say(`\n${section}: ${title}`);
+      const data = await w.prepare(ctx);
+      const bucketFor = async (label) => (w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}`));
+      let raw;
+      try {
+        raw = await w.raw(ctx, data, await bucketFor('raw'));
+        rows.push({ section, workload: title, rate: w.rate, tool: 'raw SDK', ...raw });
+        say(`  raw SDK: ${raw.seconds.toFixed(2)} s${raw.problems.length ? ` FAILED: ${raw.problems[0]}` : ''}`);
+      } catch (err) {
+        failed = true;
+        rows.push({ section, workload: title, rate: w.rate, tool: 'raw SDK', error: err.message });
+        say(`  raw SDK: FAILED: ${err.message}`);
+      }
+      for (const toolId of w.tools ? w.tools(ctx) : ctx.tools) {
+        if (interrupted) break;
+        const label = TOOLS[toolId].label;
+        try {
+          const r = await w.run(ctx, toolId, data, await bucketFor(toolId));
+          const row = { section, workload: title, rate: w.rate, tool: label, ...r };
+          if (raw && !raw.problems.length) row.ratio = raw.seconds / r.seconds;
+          if (r.problems.length) failed = true;
+          rows.push(row);
+          say(`  ${label}: ${r.seconds.toFixed(2)} s${r.problems.length ? ` FAILED: ${r.problems.length} wrong, e.g. ${r.problems[0]}` : ''}`);
+        } catch (err) {
+          failed = true;
+          rows.push({ section, workload: title, rate: w.rate, tool: label, error: err.message });
+          say(`  ${label}: FAILED: ${err.message}`);
+        }
+      }
+    }
+  }
+} catch (err) {
+  failed = true;
+  say(`bench: ${err.stack ?? err}`);
+} finally {
+  const clean = await shutdown();
+  if (!clean) failed = true;
+}
+
+// ── the table ────────────────────────────────────────────────────────────────────────
+const MiB = 1024 * 1024;
+function rateText(r) {
+  if (r.error || r.seconds === undefined) return '';
+  const mibs = r.bytes / MiB / r.seconds;
+  if (r.rate === 'bytes') return `${mibs.toFixed(1)} MiB/s`;
+  return `${(r.files / r.seconds).toFixed(1)} files/s, ${mibs.toFixed(1)} MiB/s`;
+}
+function countsText(r) {
+  if (r.error) return `FAILED: ${r.error.split('\n')[0]}`;
+  const s = `${formatCounts(r.counts)}; up ${(r.counts.bytesUp / MiB).toFixed(1)} MiB`;
+  return r.problems.length ? `FAILED (${r.problems.length} objects wrong, e.g. ${r.problems[0]}); ${s}` : s;
+}
+const header = ['workload', 'tool', 'seconds', 'cmd returned', 'rate', 'vs raw', 'requests through the proxy'];
+const table = rows.map((r) => [
+  r.workload,
+  r.tool,
+  r.seconds !== undefined ? r.seconds.toFixed(2) : '-',
+  r.returnedSeconds !== undefined ? r.returnedSeconds.toFixed(2) : '',
+  rateText(r),
+  r.tool === 'raw SDK' && !r.error && !r.problems.length ? '1.00' : r.ratio !== undefined ? r.ratio.toFixed(2) : '-',
+  countsText(r),
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+const line = (cells) => `| ${cells.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+console.log('');
+console.log(
+  `s3mount bench ${new Date().toISOString()}: s3rver behind the latency proxy, ${latencyMs} ms per request` +
+    `${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}; ${cpus().length} CPUs, Node ${process.version}` +
+    `${opts.quick ? '; --quick sizes' : ''}${opts['s3mount-args'] ? `; s3mount ${opts['s3mount-args']}` : ''}`,
+);
+console.log(
+  'seconds: until durable (in the bucket); cmd returned: when tar/dd itself returned; ' +
+    'vs raw: raw SDK seconds / tool seconds (1.00 = as fast as the raw SDK, 0.50 = twice as long)',
+);
+console.log(line(header));
+console.log(`|${widths.map((w, i) => (i >= 2 && i <= 5 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`);
+for (const t of table) console.log(line(t));
+
+if (opts.json) {
+  writeFileSync(
+    opts.json,
+    `${JSON.stringify({ date: new Date().toISOString(), latencyMs, bandwidthMBps, quick: opts.quick, cpus: cpus().length, node: process.version, rows }, null, 2)}\n`,
+  );
+}
+process.exitCode = failed ? 1 : 0;
