@@ -15,7 +15,10 @@ export interface TestMount<T extends FuseOperations> {
 /** Mounts `fs` on a fresh temporary directory; close() always unmounts and removes it. */
 export async function mountTestFs<T extends FuseOperations>(fs: T, options: FuseMountOptions = {}): Promise<TestMount<T>> {
   const dir = await mkdtemp(join(tmpdir(), 's3mount-binding-'));
-  const mount = await mountFuse(dir, fs, { fsname: 'memfs', subtype: 'memfs', ...options });
+  const mount = await mountFuse(dir, fs, { fsname: 'memfs', subtype: 'memfs', ...options }).catch(async (err: unknown) => {
+    await rmdir(dir);
+    throw err;
+  });
   return {
     fs,
     dir,
