@@ -148,7 +148,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 const rows = [];
 let failed = false;
 try {
-  server = await startS3rver(root, join(workDir, 's3rver'));
+  server = await startS3rver(join(workDir, 's3rver'));
   proxy = await startLatencyProxy({ upstream: server.endpoint, latencyMs, bandwidthBytesPerSec: bandwidthMBps * 1e6 });
   const s3mountArgs = opts['s3mount-args'].split(/\s+/).filter(Boolean);
   mounter = new Mounter({ root, workDir, endpoint: proxy.endpoint, s3mountArgs });

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startS3rver } from '../test/servers/start-s3rver.mjs';
 
 // The SDK warns about Node 20 in nine lines that would bury the demo's own text.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -16,23 +17,14 @@ const cacheDir = join(root, '.demo', 'cache');
 const mountpoint = resolve(root, 'mnt');
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-function startServer() {
-  mkdirSync(dataDir, { recursive: true });
-  const server = spawn(process.execPath, ['--openssl-legacy-provider', join(root, 'test/servers/s3rver.mjs'), '--dir', dataDir, '--exit-with-stdin'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolvePort, reject) => {
-    server.stdout.once('data', (line) => resolvePort({ server, port: JSON.parse(String(line)).port }));
-    server.once('exit', (code) => reject(new Error(`the S3 server exited (${code})`)));
-  });
-}
 
 function isMounted(path) {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
 }
 
-const { server, port } = await startServer();
-const endpoint = `http://127.0.0.1:${port}`;
+mkdirSync(dataDir, { recursive: true });
+const server = await startS3rver(dataDir);
+const { endpoint } = server;
 const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
 await client.send(new CreateBucketCommand({ Bucket: 'demo' })).catch((err) => {
   if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
@@ -72,5 +64,5 @@ const stop = () => {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 const code = await mountExited;
-server.kill('SIGTERM');
+await server.stop();
 process.exitCode = code ?? 0;

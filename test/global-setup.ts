@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startRgw } from './servers/start-rgw.js';
-import { startS3rver } from './servers/start-s3rver.js';
+import { startS3rver } from './servers/start-s3rver.mjs';
 
 /** The S3 servers a run can use: S3MOUNT_TEST_SERVER=s3rver (default) or rgw. */
 export type TestServerKind = 's3rver' | 'rgw';

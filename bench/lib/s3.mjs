@@ -1,9 +1,7 @@
 // The S3 side of the harness: the test server (s3rver, started as the tests start it),
 // SDK clients, and checks of what is in a bucket.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { join } from 'node:path';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -16,48 +14,8 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 export const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const REGION = 'us-east-1';
 
-/**
- * Starts the patched s3rver exactly as the tests do (test/servers/s3rver.mjs with
- * --openssl-legacy-provider, --port 0, --exit-with-stdin). Resolves with its endpoint and
- * a stop() that ends that process only.
- */
-export function startS3rver(root, dataDir, timeoutMs = 15_000) {
-  const child = spawn(
-    process.execPath,
-    ['--openssl-legacy-provider', join(root, 'test/servers/s3rver.mjs'), '--dir', dataDir, '--port', '0', '--exit-with-stdin'],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s) => (stderr = (stderr + s).slice(-4000)));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    child.stdin.destroy();
-  };
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => void stop().then(() => reject(new Error(`s3rver: no port after ${timeoutMs} ms\n${stderr}`))), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited (${code})\n${stderr}`));
-    });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (s) => {
-      out += s;
-      const nl = out.indexOf('\n');
-      if (nl === -1) return;
-      clearTimeout(timer);
-      const { port } = JSON.parse(out.slice(0, nl));
-      resolve({ endpoint: `http://127.0.0.1:${port}`, pid: child.pid, stop });
-    });
-  });
-}
+/** The tests' own launcher of the patched s3rver (free port, stops exactly its process). */
+export { startS3rver } from '../../test/servers/start-s3rver.mjs';
 
 /** The raw SDK as a careful user would set it up: path style, checksums only when required. */
 export function makeClient(endpoint, maxSockets = 64) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { startS3rver } from '../servers/start-s3rver.js';
+import { startS3rver } from '../servers/start-s3rver.mjs';
 import { TEST_CREDENTIALS, testEndpoint } from '../support/s3.js';
 
 describe('s3rver harness', () => {

@@ -1,12 +1,7 @@
+// Shared by the tests (global setup), the benchmark harness and the demo; typed in start-s3rver.d.mts.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export interface RunningS3rver {
-  /** e.g. http://127.0.0.1:40123 (path-style, region us-east-1, credentials S3RVER/S3RVER) */
-  endpoint: string;
-  /** Stops exactly this server process and resolves once it has exited. */
-  stop(): Promise<void>;
-}
 
 const SCRIPT = fileURLToPath(new URL('./s3rver.mjs', import.meta.url));
 
@@ -16,7 +11,8 @@ const SCRIPT = fileURLToPath(new URL('./s3rver.mjs', import.meta.url));
  * synchronous file-system walks never stall the code under test, and with
  * --openssl-legacy-provider for its DES continuation tokens.
  */
-export function startS3rver(dataDir: string, options: { timeoutMs?: number } = {}): Promise<RunningS3rver> {
+/** @param {string} dataDir @param {{ timeoutMs?: number }} [options] */
+export function startS3rver(dataDir, options = {}) {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const child = spawn(
     process.execPath,
@@ -25,19 +21,19 @@ export function startS3rver(dataDir: string, options: { timeoutMs?: number } = {
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
 
-  const exited = new Promise<void>((resolve) => {
+  const exited = new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
   });
 
   let stderr = '';
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
+  child.stderr.on('data', (chunk) => {
     // Keep only the tail: enough to explain a failed start.
     stderr = (stderr + chunk).slice(-4000);
   });
 
-  async function stop(): Promise<void> {
+  async function stop() {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
@@ -47,10 +43,10 @@ export function startS3rver(dataDir: string, options: { timeoutMs?: number } = {
     child.stdin.destroy();
   }
 
-  return new Promise<RunningS3rver>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     let stdout = '';
     let settled = false;
-    const fail = (why: string): void => {
+    const fail = (why) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -61,14 +57,14 @@ export function startS3rver(dataDir: string, options: { timeoutMs?: number } = {
     child.on('error', (err) => fail(err.message));
     child.once('exit', (code, signal) => fail(`exited with ${code ?? signal}`));
     child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
+    child.stdout.on('data', (chunk) => {
       if (settled) return;
       stdout += chunk;
       const newline = stdout.indexOf('\n');
       if (newline === -1) return;
-      let port: unknown;
+      let port;
       try {
-        port = (JSON.parse(stdout.slice(0, newline)) as { port?: unknown }).port;
+        port = JSON.parse(stdout.slice(0, newline)).port;
       } catch {
         fail(`unexpected output ${JSON.stringify(stdout.slice(0, newline))}`);
         return;
