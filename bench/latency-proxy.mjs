@@ -4,7 +4,11 @@
 //   - adds a fixed latency to every request (default 20 ms), once, before forwarding it;
 //   - optionally caps the bandwidth of each client connection (bytes/s, each direction);
 //   - counts requests by kind (GET, ranged GET, HEAD, PUT, UploadPart, ...) with the
-//     body bytes that went up (client -> server) and down (server -> client).
+//     body bytes that went up (client -> server) and down (server -> client);
+//   - for tests, at run time: a latency per kind, faults (requests of some kinds answered
+//     by the proxy itself with an S3 error, never forwarded) and holds (requests of some
+//     kinds wait at the proxy until released; a request whose client went away meanwhile
+//     is dropped, never forwarded).
 //
 // SigV4 stays valid: clients sign for the proxy's host:port, and the proxy forwards the
 // method, the request target (path and query, byte for byte) and every header unchanged,
@@ -20,6 +24,11 @@
 //   import { startLatencyProxy } from './latency-proxy.mjs';
 //   const proxy = await startLatencyProxy({ upstream: 'http://127.0.0.1:4568', latencyMs: 20 });
 //   proxy.endpoint; proxy.stats(); proxy.reset(); await proxy.close();
+//   proxy.setLatency(300, UPLOAD_KINDS);        // uploads slow, everything else as before
+//   proxy.setFault({ kinds: UPLOAD_KINDS, status: 503, code: 'ServiceUnavailable' });
+//   proxy.setFault(NO_UPLOAD_PART_COPY);        // 501 NotImplemented, as s3rver 3 answers
+//   proxy.setFault(undefined);                  // forward everything again
+//   proxy.hold(['CompleteMultipart']); proxy.stats().held; proxy.release();
 //
 // As a program: node bench/latency-proxy.mjs UPSTREAM_URL [--latency MS] [--bandwidth BYTES_PER_S]
 // prints {"port":N} and, on SIGINT/SIGTERM, the counts.
@@ -44,6 +53,17 @@ export const REQUEST_KINDS = [
   'Delete',
   'Other',
 ];
+
+/** The kinds that write object data: what a test fails or slows down to stall uploads. */
+export const UPLOAD_KINDS = ['PUT', 'UploadPart', 'UploadPartCopy', 'CreateMultipart', 'CompleteMultipart'];
+
+/** The answer of a server without UploadPartCopy (s3rver 3.x, some gateways). */
+export const NO_UPLOAD_PART_COPY = Object.freeze({
+  kinds: ['UploadPartCopy'],
+  status: 501,
+  code: 'NotImplemented',
+  message: 'A header you provided implies functionality that is not implemented',
+});
 
 /**
  * The kind of an S3 request, from its method, path-style target and headers.
@@ -85,7 +105,8 @@ export function classifyRequest(method, target, headers) {
 
 function emptyStats() {
   const requests = Object.fromEntries(REQUEST_KINDS.map((k) => [k, 0]));
-  return { requests, total: 0, errors: 0, bytesUp: 0, bytesDown: 0, statuses: {} };
+  // faulted: answered by setFault() (also counted in requests, errors and statuses).
+  return { requests, total: 0, errors: 0, faulted: 0, bytesUp: 0, bytesDown: 0, statuses: {} };
 }
 
 /**
@@ -137,10 +158,38 @@ function forwardable(rawHeaders) {
   return out;
 }
 
+function checkKinds(kinds) {
+  const unknown = kinds.filter((k) => !REQUEST_KINDS.includes(k));
+  if (unknown.length > 0) throw new Error(`latency proxy: unknown request kind ${unknown.join(', ')} (known: ${REQUEST_KINDS.join(', ')})`);
+  return new Set(kinds);
+}
+
+/** An S3 error document, as S3 sends it. */
+function errorXml(code, message, requestId) {
+  const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${escape(code)}</Code><Message>${escape(message)}</Message>` +
+    `<RequestId>${requestId}</RequestId></Error>`
+  );
+}
+
+/**
+ * @typedef {object} Fault what setFault() answers instead of forwarding
+ * @property {string[]} kinds request kinds (REQUEST_KINDS) that are refused
+ * @property {number} [status] HTTP status (default 503)
+ * @property {string} [code] S3 error code (default ServiceUnavailable)
+ * @property {string} [message] S3 error message (default: a generic one)
+ * @property {number} [times] refuse only the next `times` matching requests, then forward again
+ */
+
 /**
  * @param {{ upstream: string, latencyMs?: number, bandwidthBytesPerSec?: number, host?: string }} options
- * @returns {Promise<{ endpoint: string, port: number, stats(): ReturnType<typeof emptyStats>,
- *   reset(): void, setLatency(ms: number): void, close(): Promise<void> }>}
+ * @returns {Promise<{ endpoint: string, port: number,
+ *   stats(): ReturnType<typeof emptyStats> & { held: number },
+ *   reset(): void, setLatency(ms: number, kinds?: string[]): void,
+ *   setFault(fault: Fault | undefined): void, hold(kinds: string[]): void, release(): void,
+ *   close(): Promise<void> }>}
  */
 export async function startLatencyProxy(options) {
   const upstream = new URL(options.upstream);
@@ -149,6 +198,15 @@ export async function startLatencyProxy(options) {
   const bandwidth = options.bandwidthBytesPerSec ?? 0;
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000 });
   let stats = emptyStats();
+  /** Latencies of single kinds (setLatency(ms, kinds)), over `latencyMs`. */
+  const kindLatency = new Map();
+  /** @type {(Fault & { remaining: number }) | undefined} */
+  let fault;
+  let faultNumber = 0;
+  /** Kinds held by hold(), and the requests waiting for release(). */
+  let heldKinds = new Set();
+  /** @type {Set<() => void>} */
+  const waiting = new Set();
   /** @type {WeakMap<import('node:net').Socket, { up: Pacer, down: Pacer }>} */
   const pacers = new WeakMap();
 
@@ -171,7 +229,20 @@ export async function startLatencyProxy(options) {
       if (epoch === stats) epoch[field] += n;
     };
 
-    if (latencyMs > 0) await sleep(latencyMs);
+    const delay = kindLatency.get(kind) ?? latencyMs;
+    if (delay > 0) await sleep(delay);
+    if (heldKinds.has(kind)) await heldUntilReleased(req);
+    // The client may have gone while the request waited: never act on its behalf (a
+    // CompleteMultipart of a killed client must not complete its upload).
+    if (req.socket.destroyed || res.destroyed) {
+      req.resume();
+      return;
+    }
+    if (fault && fault.kinds.includes(kind) && fault.remaining > 0) {
+      fault.remaining -= 1;
+      answerFault(req, res, fault, epoch, count, expectsContinue);
+      return;
+    }
 
     const upstreamReq = http.request({
       host: upstream.hostname,
@@ -225,6 +296,52 @@ export async function startLatencyProxy(options) {
     });
   }
 
+  /** Resolves on release(), or when the client's connection closes. */
+  function heldUntilReleased(req) {
+    return new Promise((resolve) => {
+      const done = () => {
+        waiting.delete(done);
+        req.socket.off('close', done);
+        resolve(undefined);
+      };
+      waiting.add(done);
+      req.socket.once('close', done);
+    });
+  }
+
+  /** Answers `req` with the fault's S3 error; the request is never forwarded. */
+  function answerFault(req, res, f, epoch, count, expectsContinue) {
+    const status = f.status ?? 503;
+    const code = f.code ?? 'ServiceUnavailable';
+    const requestId = `FAULT${String(++faultNumber).padStart(11, '0')}`;
+    const xml = errorXml(code, f.message ?? `fault injected by the latency proxy (${code})`, requestId);
+    if (epoch === stats) {
+      epoch.faulted += 1;
+      epoch.errors += 1;
+      epoch.statuses[status] = (epoch.statuses[status] ?? 0) + 1;
+    }
+    const headers = {
+      'content-type': 'application/xml',
+      'content-length': Buffer.byteLength(xml),
+      'x-amz-request-id': requestId,
+    };
+    if (expectsContinue) {
+      // The client waits for a 100 that never comes and sends no body: answer at once,
+      // and close the connection, whose next bytes would be that body or nothing.
+      res.writeHead(status, { ...headers, connection: 'close' });
+      res.end(req.method === 'HEAD' ? undefined : xml);
+      req.resume();
+      return;
+    }
+    // As a server does: read the body, then answer (the connection stays usable).
+    req.on('data', (chunk) => count('bytesUp', chunk.length));
+    req.on('end', () => {
+      res.writeHead(status, headers);
+      res.end(req.method === 'HEAD' ? undefined : xml);
+    });
+    req.resume();
+  }
+
   const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 });
   server.on('request', (req, res) => void handle(req, res, false));
   // Without this listener Node would answer 100 Continue itself, before the server has
@@ -241,17 +358,54 @@ export async function startLatencyProxy(options) {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
-    /** Counts since the last reset (a copy). bytesUp: request bodies; bytesDown: response bodies. */
+    /**
+     * Counts since the last reset (a copy). bytesUp: request bodies; bytesDown: response
+     * bodies; faulted: requests answered by setFault(); held: requests waiting now.
+     */
     stats() {
-      return structuredClone(stats);
+      return { ...structuredClone(stats), held: waiting.size };
     },
     reset() {
       stats = emptyStats();
     },
-    setLatency(ms) {
-      latencyMs = ms;
+    /**
+     * setLatency(ms): every request (per-kind latencies are dropped);
+     * setLatency(ms, kinds): requests of those kinds only.
+     */
+    setLatency(ms, kinds) {
+      if (kinds === undefined) {
+        latencyMs = ms;
+        kindLatency.clear();
+      } else {
+        for (const kind of checkKinds(kinds)) kindLatency.set(kind, ms);
+      }
+    },
+    /**
+     * Requests of `fault.kinds` arriving from now on are answered by the proxy with
+     * `fault.status` and an S3 error body (`<Error><Code>`...), after the latency and
+     * never forwarded; undefined forwards everything again. One fault at a time.
+     * @param {Fault | undefined} f
+     */
+    setFault(f) {
+      if (f === undefined) {
+        fault = undefined;
+        return;
+      }
+      checkKinds(f.kinds);
+      fault = { ...f, kinds: [...f.kinds], remaining: f.times ?? Infinity };
+    },
+    /** Requests of `kinds` wait at the proxy (after the latency) until release(). */
+    hold(kinds) {
+      heldKinds = checkKinds(kinds);
+    },
+    /** Lets every held request go on and stops holding. */
+    release() {
+      heldKinds = new Set();
+      for (const done of [...waiting]) done();
     },
     async close() {
+      heldKinds = new Set();
+      for (const done of [...waiting]) done();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve(undefined)));
       agent.destroy();
