@@ -30,14 +30,27 @@ export interface MountConfig {
   dirMode: number;
   /** How long attributes and listings are trusted before asking S3 again. */
   statTtlSeconds: number;
-  /** Staging files for writes live here. */
+  /** The write journal (staged files waiting for upload) lives here, and the log. */
   cacheDir: string;
+  /**
+   * 'async': close returns once the data is in the local journal, uploads follow in the
+   * background. 'sync': close returns once the upload is done. fsync waits in both.
+   */
+  writeMode: WriteMode;
+  /** Objects uploaded at once in the background. */
+  uploadConcurrency: number;
+  /** First part size of multipart uploads (bytes); later parts grow, see upload/part-size.ts. */
+  partSize: number;
+  /** Bytes the journal may hold before writes wait for uploads to free space. */
+  cacheSize: number;
   logLevel: LogLevel;
   /** libfuse prints every request to stderr. */
   debugFuse: boolean;
   /** Stay in the foreground instead of returning once mounted. */
   foreground: boolean;
 }
+
+export type WriteMode = 'async' | 'sync';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 

@@ -4,18 +4,27 @@ import type { Logger } from './log.js';
 import { Bucket } from './s3/bucket.js';
 import { createS3Client } from './s3/client.js';
 import { resolveCredentials } from './s3/credentials.js';
-import { StagingArea } from './upload/staging.js';
+import { Journal, journalIdentity } from './upload/journal.js';
+import { ObjectWriter } from './upload/object-writer.js';
+import { recoverJournals } from './upload/recovery.js';
+import type { DrainProgress } from './upload/uploader.js';
 import { Vfs } from './vfs/vfs.js';
+
+/** Parts of multipart uploads in flight at once, over all files. */
+const PART_CONCURRENCY = 16;
+/** Files below this size are uploaded with one PUT. */
+const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
 
 /** A mounted bucket, as the CLI drives it. */
 export interface RunningMount {
   /** Resolves once the kernel mount is gone (unmounted by us, by umount or fusermount3 -u). */
   readonly exited: Promise<void>;
   /**
-   * Finishes in-flight uploads, unmounts (lazily if `lazy`: open files keep working
-   * until closed) and resolves when the FUSE loop has ended. Safe to call twice.
+   * Unmounts (lazily if `lazy`: open files keep working until closed), then uploads
+   * everything pending, telling `progress` what is left about every second. Safe to
+   * call twice.
    */
-  shutdown(options?: { lazy?: boolean }): Promise<void>;
+  shutdown(options?: { lazy?: boolean; progress?: (left: DrainProgress) => void }): Promise<void>;
 }
 
 /**
@@ -41,8 +50,21 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   const bucket = new Bucket(client, config.bucket);
   await bucket.check();
 
-  const staging = await StagingArea.create(config.cacheDir);
-  const vfs = new Vfs(bucket, staging, config, log);
+  const identity = journalIdentity(config.endpoint, config.bucket, config.prefix);
+  const journal = await Journal.create(config.cacheDir, identity);
+  const writer = new ObjectWriter(bucket, journal, { singlePutLimit: SINGLE_PUT_LIMIT, partConcurrency: PART_CONCURRENCY }, log);
+  // What a killed mount left is uploaded before anything can read over it.
+  const leftovers = await recoverJournals({
+    cacheDir: config.cacheDir,
+    identity,
+    bucket,
+    journal,
+    writer,
+    concurrency: config.uploadConcurrency,
+    log,
+  });
+  const vfs = new Vfs(bucket, { journal, writer }, config, log);
+  vfs.adopt(leftovers);
   let fuse: FuseMount;
   try {
     fuse = await mountFuse(config.mountpoint, vfs, {
@@ -58,23 +80,22 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
       onUnexpectedError: (op, err) => log.error(`${op}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
     });
   } catch (err) {
-    await staging.dispose();
+    await journal.close();
     throw err;
   }
   log.info(`mounted s3://${config.bucket}/${config.prefix} on ${config.mountpoint}`);
 
   let shuttingDown: Promise<void> | undefined;
-  const shutdown = async (lazy: boolean): Promise<void> => {
-    await vfs.drain();
+  const shutdown = async (lazy: boolean, progress?: (left: DrainProgress) => void): Promise<void> => {
     await fuse.unmount({ lazy });
-    await vfs.drain();
-    await staging.dispose();
+    await vfs.drain(progress);
+    if (!(await journal.close())) log.warn(`uploads left in the journal ${journal.dir}: the next mount with --cache-dir ${config.cacheDir} finishes them`);
   };
   return {
     exited: fuse.exited,
     shutdown(options = {}) {
       // A failed attempt (busy mount point) may be retried, e.g. lazily.
-      shuttingDown ??= shutdown(options.lazy ?? false).catch((err: unknown) => {
+      shuttingDown ??= shutdown(options.lazy ?? false, options.progress).catch((err: unknown) => {
         shuttingDown = undefined;
         throw err;
       });

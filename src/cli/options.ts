@@ -3,9 +3,24 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { MountConfig } from '../config.js';
-import { UsageError } from './messages.js';
 import { parseSource } from './source.js';
-import { parseAccessKey, parseChecksumMode, parseEndpoint, parseId, parseLogLevel, parseName, parseOctalMode, parseSeconds } from './values.js';
+import { DEFAULT_PART_SIZE } from '../upload/part-size.js';
+import { UsageError } from './messages.js';
+import {
+  formatBytes,
+  parseAccessKey,
+  parseByteSize,
+  parseChecksumMode,
+  parseConcurrency,
+  parseEndpoint,
+  parseId,
+  parseLogLevel,
+  parseName,
+  parseOctalMode,
+  parsePartSize,
+  parseSeconds,
+  parseWriteMode,
+} from './values.js';
 
 export { UsageError } from './messages.js';
 
@@ -50,12 +65,26 @@ interface RawOptions {
   dirMode?: string;
   statTtl?: string;
   cacheDir?: string;
+  writeMode?: string;
+  uploadConcurrency?: string;
+  partSize?: string;
+  cacheSize?: string;
   logLevel?: string;
   debugFuse?: boolean;
   foreground?: boolean;
 }
 
-const DEFAULTS = { fileMode: 0o644, dirMode: 0o755, statTtlSeconds: 5, logLevel: 'warn' } as const;
+const DEFAULTS = {
+  fileMode: 0o644,
+  dirMode: 0o755,
+  statTtlSeconds: 5,
+  logLevel: 'warn',
+  writeMode: 'async',
+  // Enough in flight to hide a cloud region's tens of milliseconds per request.
+  uploadConcurrency: 16,
+  partSize: DEFAULT_PART_SIZE,
+  cacheSize: 10 * 1024 ** 3,
+} as const;
 
 function defaultCacheDir(context: ParseContext): string {
   // The XDG spec says to ignore a relative XDG_CACHE_HOME.
@@ -122,6 +151,10 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     dirMode: checked('--dir-mode', raw.dirMode, parseOctalMode, DEFAULTS.dirMode),
     statTtlSeconds: checked('--stat-ttl', raw.statTtl, parseSeconds, DEFAULTS.statTtlSeconds),
     cacheDir: raw.cacheDir === undefined ? defaultCacheDir(context) : resolve(context.cwd, raw.cacheDir),
+    writeMode: checked('--write-mode', raw.writeMode, parseWriteMode, DEFAULTS.writeMode),
+    uploadConcurrency: checked('--upload-concurrency', raw.uploadConcurrency, parseConcurrency, DEFAULTS.uploadConcurrency),
+    partSize: checked('--part-size', raw.partSize, parsePartSize, DEFAULTS.partSize),
+    cacheSize: checked('--cache-size', raw.cacheSize, parseByteSize, DEFAULTS.cacheSize),
     logLevel: checked('--log-level', raw.logLevel, parseLogLevel, DEFAULTS.logLevel),
     debugFuse: raw.debugFuse ?? false,
     foreground: raw.foreground ?? false,
@@ -171,7 +204,20 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
       '--stat-ttl <SECONDS>',
       `how long attributes and listings are trusted before S3 is asked again (default: ${DEFAULTS.statTtlSeconds})`,
     )
-    .option('--cache-dir <DIR>', `staging files for writes, and the log file (default: ${defaultCacheDir(context)})`)
+    .option('--cache-dir <DIR>', `journal of files waiting for upload, and the log file (default: ${defaultCacheDir(context)})`)
+    .option(
+      '--write-mode <MODE>',
+      'async (default: close returns once the data is journaled on local disk, uploads follow) or sync (close waits for the upload)',
+    )
+    .option('--upload-concurrency <N>', `objects uploaded at once in the background (default: ${DEFAULTS.uploadConcurrency})`)
+    .option(
+      '--part-size <SIZE>',
+      `first part size of multipart uploads, 5M to 5G; parts double every 1000 parts (default: ${formatBytes(DEFAULTS.partSize)})`,
+    )
+    .option(
+      '--cache-size <SIZE>',
+      `local space for files waiting for upload; when full, writes wait for uploads (default: ${formatBytes(DEFAULTS.cacheSize)})`,
+    )
     .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)
     .option('--debug-fuse', 'libfuse logs every request')
     .option('-f, --foreground', 'stay in the foreground and log to stderr; Ctrl-C unmounts')
@@ -188,6 +234,14 @@ Without -f, s3mount returns once the mount is ready and leaves the mount running
 in the background; its log goes to CACHE_DIR/s3mount.log. With -f it stays in
 the foreground and logs to stderr. "s3mount unmount MOUNTPOINT" unmounts and
 waits until what was written is in the bucket.
+
+Writes: with --write-mode async, close() returns once the file is written and
+fsync'ed to a journal in CACHE_DIR; uploads run in the background. fsync() waits
+until the file is in the bucket (EIO if the upload fails). A mount that was killed
+leaves its journal behind: the next mount with the same --cache-dir uploads it
+before serving. Unmounting (s3mount unmount, Ctrl-C, SIGTERM) finishes pending
+uploads first; a second Ctrl-C leaves them in the journal for the next mount.
+Sizes take a K, M, G or T suffix (powers of 1024).
 
 Credentials: --passwd-file if given; else --access-key-id; else the AWS SDK's
 default chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;

@@ -1,4 +1,5 @@
-import type { ChecksumMode, LogLevel } from '../config.js';
+import type { ChecksumMode, LogLevel, WriteMode } from '../config.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from '../upload/part-size.js';
 import { UsageError } from './messages.js';
 
 /** Each parser takes the option's name so the error can say which option is wrong. */
@@ -71,4 +72,42 @@ export function parseAccessKey(option: string, text: string): string {
 export function parseChecksumMode(option: string, text: string): ChecksumMode {
   if (text === 'when-required' || text === 'when-supported') return text;
   throw new UsageError(`${option} must be when-required or when-supported (got '${text}')`);
+}
+
+export function parseWriteMode(option: string, text: string): WriteMode {
+  if (text === 'async' || text === 'sync') return text;
+  throw new UsageError(`${option} must be async or sync (got '${text}')`);
+}
+
+export function parseConcurrency(option: string, text: string): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= 1024)) throw new UsageError(`${option} must be an integer from 1 to 1024 (got '${text}')`);
+  return value;
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** "64M", "1.5G", "4096": sizes in bytes, suffixes are powers of 1024 (an optional B or iB is allowed). */
+export function parseByteSize(option: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text);
+  const value = match ? Math.floor(Number(match[1]) * (UNITS[(match[2] ?? '').toUpperCase()] ?? NaN)) : NaN;
+  if (!Number.isSafeInteger(value)) throw new UsageError(`${option} must be a size such as 512M or 10G (got '${text}')`);
+  return value;
+}
+
+export function parsePartSize(option: string, text: string): number {
+  const value = parseByteSize(option, text);
+  if (value < MIN_PART_SIZE || value > MAX_PART_SIZE) {
+    throw new UsageError(`${option} must be from 5M to 5G, S3's limits for a part (got '${text}')`);
+  }
+  return value;
+}
+
+/** The largest unit that divides the size exactly, e.g. 8M, 10G. */
+export function formatBytes(bytes: number): string {
+  for (const unit of ['T', 'G', 'M', 'K'] as const) {
+    const size = UNITS[unit] as number;
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
 }

@@ -1,6 +1,9 @@
 import { open } from 'node:fs/promises';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -8,6 +11,8 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
   type GetObjectCommandInput,
   type ListObjectsV2CommandOutput,
   type S3Client,
@@ -129,16 +134,21 @@ export class Bucket {
     }
   }
 
-  /** One directory level: every page of ListObjectsV2 with the delimiter. */
-  async list(prefix: string, delimiter = '/'): Promise<Listing> {
+  /**
+   * One directory level: every page of ListObjectsV2 with the delimiter, or only the
+   * first `maxPages` (then `complete` says whether that was all).
+   */
+  async list(prefix: string, delimiter = '/', maxPages = Infinity): Promise<Listing & { complete: boolean }> {
     const objects: ListedObject[] = [];
     // A Set: a server may repeat a prefix on the next page.
     const prefixes = new Set<string>();
+    let pages = 0;
     for await (const page of this.pages(prefix, delimiter)) {
+      if (pages++ === maxPages) return { objects, prefixes: [...prefixes], complete: false };
       objects.push(...page.objects);
       for (const p of page.prefixes) prefixes.add(p);
     }
-    return { objects, prefixes: [...prefixes] };
+    return { objects, prefixes: [...prefixes], complete: true };
   }
 
   /** Every object under `prefix` at any depth, page by page. */
@@ -340,6 +350,83 @@ export class Bucket {
       return { etag: etag || (await this.etagOf(dstKey)) };
     } catch (err) {
       throw toFsError(err);
+    }
+  }
+
+  // --- multipart uploads driven step by step (the write-back uploader streams parts) ---
+
+  async createUpload(key: string, metadata: Record<string, string>): Promise<string> {
+    try {
+      const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, Metadata: metadata }));
+      if (!out.UploadId) throw new FsError('EIO', 'S3 CreateMultipartUpload answered no UploadId');
+      return out.UploadId;
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /** Sends one part from memory (so that the SDK can retry it); answers its ETag. */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
+    try {
+      const out = await this.client.send(
+        new UploadPartCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
+      );
+      if (!out.ETag) throw new FsError('EIO', `S3 answered no ETag for part ${partNumber}`);
+      return out.ETag;
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /**
+   * Copies bytes [start, end) of `sourceKey`, as it is at `sourceEtag` (else ESTALE), as
+   * one part. ENOSYS when the server has no UploadPartCopy.
+   */
+  async copyPart(key: string, uploadId: string, partNumber: number, source: { key: string; etag: string; start: number; end: number }): Promise<string> {
+    try {
+      const out = await this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: encodeCopySource(this.name, source.key),
+          CopySourceRange: `bytes=${source.start}-${source.end - 1}`,
+          CopySourceIfMatch: quoteEtag(source.etag),
+        }),
+      );
+      const etag = out.CopyPartResult?.ETag;
+      if (!etag) throw new FsError('EIO', `S3 answered no ETag for copied part ${partNumber}`);
+      return quoteEtag(etag);
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /** Completes with exactly `parts` (ETags in part order); answers the object's ETag. */
+  async completeUpload(key: string, uploadId: string, etags: string[]): Promise<{ etag: string }> {
+    try {
+      const out = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+      );
+      return { etag: out.ETag || (await this.etagOf(key)) };
+    } catch (err) {
+      throw toFsError(err);
+    }
+  }
+
+  /** Aborts; an upload that is already gone counts as aborted. */
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      const fsErr = toFsError(err);
+      if (fsErr.code !== 'ENOENT') throw fsErr;
     }
   }
 

@@ -62,12 +62,14 @@ const CODE_TO_ERRNO: Record<string, ErrnoName> = {
   PreconditionFailed: 'ESTALE',
   EntityTooLarge: 'EFBIG',
   KeyTooLongError: 'ENAMETOOLONG',
+  NotImplemented: 'ENOSYS',
 };
 
 const STATUS_TO_ERRNO: Record<number, ErrnoName> = {
   403: 'EACCES',
   404: 'ENOENT',
   412: 'ESTALE',
+  501: 'ENOSYS',
 };
 
 /**

@@ -94,3 +94,37 @@ function uniformPartSize(totalSize: number, firstPartSize: number): () => number
 export function partSizes(totalSize: number, firstPartSize = DEFAULT_PART_SIZE): number[] {
   return partLayout(totalSize, firstPartSize).map((part) => part.size);
 }
+
+/**
+ * The block (part of the size-independent schedule) that holds byte `offset`, with its
+ * range. Staged files track what is local and what changed per block, so that a block
+ * is exactly a part whenever partLayout() follows the schedule.
+ */
+export function blockAt(offset: number, firstPartSize = DEFAULT_PART_SIZE): Part {
+  let start = 0;
+  for (let step = 0; ; step++) {
+    const size = Math.min(firstPartSize * 2 ** step, MAX_PART_SIZE);
+    const stepBytes = size * PARTS_PER_STEP;
+    if (offset < start + stepBytes || step * PARTS_PER_STEP + PARTS_PER_STEP >= MAX_PARTS) {
+      const index = Math.floor((offset - start) / size);
+      return { partNumber: step * PARTS_PER_STEP + index + 1, start: start + index * size, size };
+    }
+    start += stepBytes;
+  }
+}
+
+/** The blocks that overlap bytes [start, end), in order. */
+export function blocksIn(start: number, end: number, firstPartSize = DEFAULT_PART_SIZE): Part[] {
+  const blocks: Part[] = [];
+  for (let offset = start; offset < end; ) {
+    const block = blockAt(offset, firstPartSize);
+    blocks.push(block);
+    offset = block.start + block.size;
+  }
+  return blocks;
+}
+
+/** Whether partLayout() of a `totalSize` object uses the schedule, i.e. its parts are blocks. */
+export function partsAreBlocks(totalSize: number, firstPartSize = DEFAULT_PART_SIZE): boolean {
+  return totalSize <= scheduleCapacity(firstPartSize);
+}

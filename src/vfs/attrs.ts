@@ -3,7 +3,7 @@ import { FsError } from '../errors.js';
 import type { Timespec } from '../fs-types.js';
 import type { Logger } from '../log.js';
 import type { Bucket, ObjectInfo } from '../s3/bucket.js';
-import { decodeMeta } from './metadata.js';
+import { decodeMeta } from '../s3/metadata.js';
 import { Namespace, baseName, isPosixName, joinPath, parentOf } from './namespace.js';
 
 export const S_IFMT = 0o170000;
@@ -46,6 +46,11 @@ type Cached = { attrs: NodeAttrs | undefined; expires: number };
 
 /** How many entries of one listing get their attributes fetched ahead of lookups. */
 const PREFETCH_LIMIT = 10_000;
+/**
+ * A directory where a name was just found missing gets listed, at most this many pages,
+ * to answer the next missing names (tar, cp -r, rsync creating files) without a probe.
+ */
+const NEGATIVE_LISTING_PAGES = 2;
 
 /**
  * Attributes and directory listings, cached for the stat TTL. A listing triggers HEADs
@@ -58,6 +63,9 @@ export class AttrStore {
   private readonly listings = new Map<string, Listing>();
   private readonly heads: PQueue;
   private readonly warned = new Set<string>();
+  /** Directories where a probe found a name missing, until when that counts as recent. */
+  private readonly recentMisses = new Map<string, number>();
+  private readonly listingsInFlight = new Map<string, Promise<Listing | undefined>>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -87,13 +95,29 @@ export class AttrStore {
     const inFlight = this.pending.get(path);
     if (inFlight) return inFlight;
 
-    const listing = this.freshListing(parentOf(path));
+    const parent = parentOf(path);
+    const listing = this.freshListing(parent);
+    if (!listing && (this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path));
     const kind = listing?.children.get(baseName(path));
     if (listing && !kind) {
       this.remember(path, undefined);
       return undefined;
     }
     return this.track(path, kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : this.probe(path));
+  }
+
+  /** The second missing name in a directory: one LIST answers this and the next ones. */
+  private async lookUpInListing(path: string): Promise<NodeAttrs | undefined> {
+    const parent = parentOf(path);
+    let listing = this.listingsInFlight.get(parent);
+    if (!listing) {
+      listing = this.fetchListing(parent, NEGATIVE_LISTING_PAGES, false).finally(() => this.listingsInFlight.delete(parent));
+      this.listingsInFlight.set(parent, listing);
+    }
+    const children = (await listing)?.children;
+    if (!children) return this.probe(path); // too big to list for this
+    const kind = children.get(baseName(path));
+    return kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : undefined;
   }
 
   private track(path: string, fetch: Promise<NodeAttrs | undefined>): Promise<NodeAttrs | undefined> {
@@ -128,6 +152,7 @@ export class AttrStore {
       if (file) this.warnShadowed(key);
       return marker ? this.fromMarker(marker) : this.implicitDir();
     }
+    if (!file) this.recentMisses.set(parentOf(path), Date.now() + this.ttlMs);
     return file ? this.fromObject(file) : undefined;
   }
 
@@ -180,8 +205,14 @@ export class AttrStore {
   async list(path: string): Promise<Map<string, 'file' | 'dir'>> {
     const fresh = this.freshListing(path);
     if (fresh) return fresh.children;
+    return (await this.fetchListing(path, Infinity, true))?.children ?? new Map();
+  }
+
+  /** Lists a directory and caches the result; undefined if it has more than `maxPages` pages. */
+  private async fetchListing(path: string, maxPages: number, prefetch: boolean): Promise<Listing | undefined> {
     const dirPrefix = this.ns.dirPrefix(path);
-    const { objects, prefixes } = await this.bucket.list(dirPrefix, '/');
+    const { objects, prefixes, complete } = await this.bucket.list(dirPrefix, '/', maxPages);
+    if (!complete) return undefined;
     const children = new Map<string, 'file' | 'dir'>();
     for (const p of prefixes) {
       const name = p.slice(dirPrefix.length, -1);
@@ -194,9 +225,10 @@ export class AttrStore {
       if (children.has(name)) this.warnShadowed(o.key);
       else children.set(name, 'file');
     }
-    this.listings.set(path, { children, expires: Date.now() + this.ttlMs });
-    this.prefetch(path, children);
-    return children;
+    const listing = { children, expires: Date.now() + this.ttlMs };
+    this.listings.set(path, listing);
+    if (prefetch) this.prefetch(path, children);
+    return listing;
   }
 
   private prefetch(dir: string, children: Map<string, 'file' | 'dir'>): void {

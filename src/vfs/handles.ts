@@ -1,6 +1,6 @@
 import { FsError } from '../errors.js';
-import type { StagedFile } from '../upload/staging.js';
-import type { PosixMeta } from './metadata.js';
+import type { PosixMeta } from '../s3/metadata.js';
+import type { StagedObject } from '../upload/staged-object.js';
 
 /** One open file description, keyed by its FUSE file handle (never by path). */
 export interface OpenFile {
@@ -8,24 +8,18 @@ export interface OpenFile {
   /** Current path: renames of the file or a parent directory update it. */
   path: string;
   readonly writable: boolean;
-  /** Local copy of the content, once something needed it. */
-  staged?: StagedFile;
-  /** Pending download of the current object into `staged`. */
-  loading?: Promise<void>;
-  /** Size as this handle sees it (local size once staged). */
+  /**
+   * The staged content this handle reads and writes, shared by every handle of the
+   * path. Always set for writable handles; a reader gets it when it opens a file
+   * that is pending upload, or when the object it reads from goes away.
+   */
+  object?: StagedObject;
+  /** What a handle without `object` reads: the object as it was at open. */
   size: number;
-  /** ETag of the object the handle reads from; undefined for a file not yet in the bucket. */
   etag?: string;
-  /** Attributes the object will carry when uploaded. */
   meta: Required<PosixMeta>;
-  /** The local content differs from the bucket. */
-  dataDirty: boolean;
-  /** Only the attributes differ from the bucket. */
-  metaDirty: boolean;
   /** Unlinked while open: nothing is uploaded any more. */
   unlinked: boolean;
-  /** Serialises uploads of this handle. */
-  committing: Promise<void>;
   /** The last ranged GET, reused while reads stay inside it. */
   window?: { start: number; end: number; data: Promise<Buffer> };
 }
@@ -34,8 +28,8 @@ export class HandleTable {
   private readonly files = new Map<number, OpenFile>();
   private nextFh = 1;
 
-  add(init: Omit<OpenFile, 'fh' | 'committing'>): OpenFile {
-    const file: OpenFile = { ...init, fh: this.nextFh++, committing: Promise.resolve() };
+  add(init: Omit<OpenFile, 'fh'>): OpenFile {
+    const file: OpenFile = { ...init, fh: this.nextFh++ };
     this.files.set(file.fh, file);
     return file;
   }
@@ -50,13 +44,13 @@ export class HandleTable {
     this.files.delete(fh);
   }
 
-  /** Open writable handles of a path, the most recently opened last. */
-  writersOf(path: string): OpenFile[] {
-    return [...this.files.values()].filter((f) => f.writable && !f.unlinked && f.path === path);
-  }
-
   all(): OpenFile[] {
     return [...this.files.values()];
+  }
+
+  /** The handles that read or write `object`. */
+  usersOf(object: StagedObject): OpenFile[] {
+    return this.all().filter((f) => f.object === object);
   }
 
   /** Follows a rename of a file or of a directory with everything below it. */

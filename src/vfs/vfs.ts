@@ -6,20 +6,31 @@ import type { DirEntry, FileStat, FuseOperations, OpenResult, StatFs, TimeUpdate
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../fs-types.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../s3/bucket.js';
-import type { StagedFile, StagingArea } from '../upload/staging.js';
+import { encodeMeta, type PosixMeta } from '../s3/metadata.js';
+import type { Journal } from '../upload/journal.js';
+import type { ObjectWriter } from '../upload/object-writer.js';
+import type { StagedObject } from '../upload/staged-object.js';
+import type { DrainProgress } from '../upload/uploader.js';
 import { AttrStore, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type AttrDefaults, type NodeAttrs } from './attrs.js';
 import { HandleTable, type OpenFile } from './handles.js';
-import { encodeMeta, type PosixMeta } from './metadata.js';
 import { Namespace, assertCreatableName, baseName, joinPath, parentOf } from './namespace.js';
+import { StagedFiles, stagedAttrs } from './staged-files.js';
 
-export type VfsOptions = Pick<MountConfig, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'statTtlSeconds'>;
+export type VfsOptions = Pick<
+  MountConfig,
+  'prefix' | 'readOnly' | 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'statTtlSeconds' | 'writeMode' | 'uploadConcurrency' | 'cacheSize' | 'partSize'
+>;
+
+/** The parts of the write path the Vfs works with (see src/upload). */
+export interface WriteBackParts {
+  journal: Journal;
+  writer: ObjectWriter;
+}
 
 /** O_ACCMODE: Node's fs.constants lacks it. */
 const O_ACCMODE = 3;
 /** Smallest ranged GET for reads: sequential readers get this much per request. */
 const READ_WINDOW = 4 * 1024 * 1024;
-/** Largest ranged GET when a file is downloaded to its staging file. */
-const DOWNLOAD_RANGE = 8 * 1024 * 1024;
 /** Parallel copies and deletes of a directory rename. */
 const TREE_CONCURRENCY = 16;
 
@@ -41,14 +52,14 @@ function toStat(a: NodeAttrs): FileStat {
   };
 }
 
-/** The handle's staged copy, which the caller has just made sure of (stage/resize). */
-function localCopy(file: OpenFile): StagedFile {
-  if (!file.staged) throw new Error(`no local copy of ${file.path}`);
-  return file.staged;
-}
-
 function metaOf(a: NodeAttrs): Required<PosixMeta> {
   return { mtime: a.mtime, mode: a.mode, uid: a.uid, gid: a.gid };
+}
+
+/** The staged object of a writable handle (every writable handle has one). */
+function stagedOf(file: OpenFile): StagedObject {
+  if (!file.object) throw new FsError('EBADF');
+  return file.object;
 }
 
 /**
@@ -59,11 +70,12 @@ export class Vfs implements FuseOperations {
   private readonly ns: Namespace;
   private readonly attrs: AttrStore;
   private readonly handles = new HandleTable();
+  private readonly staged: StagedFiles;
   private readonly symlinkTargets = new Map<string, string>();
 
   constructor(
     private readonly bucket: Bucket,
-    private readonly staging: StagingArea,
+    writeBack: WriteBackParts,
     private readonly options: VfsOptions,
     private readonly log: Logger,
   ) {
@@ -76,14 +88,15 @@ export class Vfs implements FuseOperations {
       implicitDirMtime: now(),
     };
     this.attrs = new AttrStore(bucket, this.ns, defaults, options.statTtlSeconds * 1000, log);
+    this.staged = new StagedFiles(bucket, writeBack.journal, writeBack.writer, this.handles, this.attrs, this.ns, options, log);
   }
 
   // --- attributes and directories -------------------------------------------------
 
-  /** Attributes as this mount sees them: an open writer's local state wins over S3. */
+  /** Attributes as this mount sees them: a staged file's local state wins over S3. */
   private async current(path: string): Promise<NodeAttrs> {
-    const writer = this.handles.writersOf(path).at(-1);
-    if (writer) return this.handleAttrs(writer);
+    const object = this.staged.get(path);
+    if (object) return stagedAttrs(object);
     return this.attrs.stat(path);
   }
 
@@ -97,7 +110,8 @@ export class Vfs implements FuseOperations {
   }
 
   private handleAttrs(file: OpenFile): NodeAttrs {
-    return { kind: 'file', size: file.size, mtime: file.meta.mtime, mode: file.meta.mode, uid: file.meta.uid, gid: file.meta.gid, etag: file.etag };
+    if (file.object) return stagedAttrs(file.object);
+    return { kind: 'file', size: file.size, etag: file.etag, ...file.meta };
   }
 
   async getattr(path: string): Promise<FileStat> {
@@ -118,16 +132,13 @@ export class Vfs implements FuseOperations {
     ];
     for (const name of children.keys()) {
       const child = joinPath(path, name);
-      const writer = this.handles.writersOf(child).at(-1);
-      const known = writer ? this.handleAttrs(writer) : this.attrs.peek(child);
+      const object = this.staged.get(child);
+      const known = object ? stagedAttrs(object) : this.attrs.peek(child);
       entries.push({ name, stat: known && toStat(known) });
     }
-    // A file created here and not uploaded yet is in no listing that S3 gives.
-    for (const file of this.handles.all()) {
-      const name = baseName(file.path);
-      if (!file.writable || file.unlinked || parentOf(file.path) !== path || children.has(name)) continue;
-      if (entries.some((e) => e.name === name)) continue;
-      entries.push({ name, stat: toStat(this.handleAttrs(this.handles.writersOf(file.path).at(-1) ?? file)) });
+    // A file written here and not uploaded yet is in no listing that S3 gives.
+    for (const [child, object] of this.staged.childrenOf(path)) {
+      if (!children.has(baseName(child))) entries.push({ name: baseName(child), stat: toStat(stagedAttrs(object)) });
     }
     return entries;
   }
@@ -153,17 +164,10 @@ export class Vfs implements FuseOperations {
     this.assertWritable();
     assertCreatableName(path);
     await this.assertParentDir(path);
-    const file = this.handles.add({
-      path,
-      writable: true,
-      staged: await this.staging.newFile(),
-      size: 0,
-      meta: { mtime: now(), mode: S_IFREG | (mode & 0o7777), uid: this.options.uid, gid: this.options.gid },
-      dataDirty: true,
-      metaDirty: false,
-      unlinked: false,
-    });
-    this.attrs.set(path, this.handleAttrs(file));
+    const meta = { mtime: now(), mode: S_IFREG | (mode & 0o7777), uid: this.options.uid, gid: this.options.gid };
+    const object = await this.staged.create(path, meta);
+    const file = this.handles.add({ path, writable: true, object, size: 0, meta, unlinked: false });
+    this.attrs.set(path, stagedAttrs(object));
     return { fh: file.fh };
   }
 
@@ -172,31 +176,16 @@ export class Vfs implements FuseOperations {
     if (attrs.kind === 'dir') throw new FsError('EISDIR');
     const writable = (flags & O_ACCMODE) !== constants.O_RDONLY;
     if (writable) this.assertWritable();
-    const file = this.handles.add({
-      path,
-      writable,
-      size: attrs.size,
-      etag: attrs.etag,
-      meta: metaOf(attrs),
-      dataDirty: false,
-      metaDirty: false,
-      unlinked: false,
-    });
+    const object = writable ? await this.staged.stage(path, attrs) : this.staged.forReading(path);
+    const file = this.handles.add({ path, writable, object, size: attrs.size, etag: attrs.etag, meta: metaOf(attrs), unlinked: false });
     // atomic_o_trunc: O_TRUNC comes here, not as a separate truncate.
-    if (writable && flags & constants.O_TRUNC) await this.resize(file, 0);
+    if (object && writable && flags & constants.O_TRUNC) await this.resize(object, 0);
     return { fh: file.fh };
   }
 
   async read(_path: string | null, fh: number, target: Buffer, position: number): Promise<number> {
     const file = this.handles.get(fh);
-    if (file.staged && !file.loading) return file.staged.read(target, position);
-    // Another open file description that is writing this path has the newest bytes.
-    const writer = file.writable ? undefined : this.handles.writersOf(file.path).find((w) => w.staged && !w.loading);
-    if (writer?.staged) return writer.staged.read(target, position);
-    if (file.loading) {
-      await file.loading;
-      return localCopy(file).read(target, position);
-    }
+    if (file.object) return file.object.read(target, position);
     if (position >= file.size) return 0;
     const end = Math.min(file.size, position + target.length);
     let window = file.window;
@@ -214,127 +203,54 @@ export class Vfs implements FuseOperations {
   }
 
   async write(_path: string | null, fh: number, data: Buffer, position: number): Promise<number> {
-    const file = this.handles.get(fh);
-    await this.stage(file);
-    await localCopy(file).write(data, position);
-    file.size = Math.max(file.size, position + data.length);
-    file.dataDirty = true;
-    file.meta = { ...file.meta, mtime: now() };
+    const object = stagedOf(this.handles.get(fh));
+    await this.staged.roomFor(object, position + data.length);
+    await object.write(data, position);
+    object.meta = { ...object.meta, mtime: now() };
+    this.staged.written(object);
     return data.length;
   }
 
-  /** Makes sure the handle has a local copy of the whole current content. */
-  private stage(file: OpenFile): Promise<void> {
-    if (file.loading) return file.loading;
-    if (file.staged) return Promise.resolve();
-    file.loading = this.download(file).finally(() => {
-      file.loading = undefined;
-    });
-    return file.loading;
-  }
-
-  private async download(file: OpenFile): Promise<void> {
-    const staged = await this.staging.newFile();
-    try {
-      // In ranges: one GET of the whole object would hold all of it in memory.
-      for (let start = 0; start < file.size; start += DOWNLOAD_RANGE) {
-        const end = Math.min(file.size, start + DOWNLOAD_RANGE);
-        const content = await this.bucket.getRange(this.ns.key(file.path), start, end, file.etag);
-        await staged.write(content, start);
-        if (content.length < end - start) break; // the object is shorter than the handle thought
-      }
-    } catch (err) {
-      await staged.discard();
-      throw err;
-    }
-    file.staged = staged;
-  }
-
   async flush(_path: string | null, fh: number): Promise<void> {
-    await this.commit(this.handles.get(fh));
+    const file = this.handles.get(fh);
+    if (file.writable && file.object && !file.unlinked) await this.staged.closed(file.object);
   }
 
   async fsync(_path: string | null, _datasync: boolean, fh: number): Promise<void> {
-    await this.commit(this.handles.get(fh));
+    const file = this.handles.get(fh);
+    const object = file.object ?? this.staged.get(file.path);
+    if (object && !file.unlinked) await this.staged.fsync(object);
   }
 
   async release(_path: string | null, fh: number): Promise<void> {
     const file = this.handles.get(fh);
+    this.handles.delete(fh);
+    if (!file.object) return;
     try {
-      // The handle stays in the table while its upload runs: a chmod or utimens of the
-      // path meanwhile lands on it, after the upload took its metadata. Upload that too
-      // (no await between the last check and the delete below).
-      do await this.commit(file);
-      while (!file.unlinked && (file.dataDirty || file.metaDirty));
+      await this.staged.settle(file.object);
     } catch (err) {
-      // Nobody hears release's answer: flush already reported this error to close().
-      this.log.error(`upload of ${file.path} failed at close: ${String(err)}`);
-    } finally {
-      this.handles.delete(fh);
-      await file.staged?.discard();
+      // Nobody hears release's answer: flush already reported errors to close().
+      this.log.error(`after closing ${file.path}: ${String(err)}`);
     }
   }
 
-  /** Uploads what this handle changed; one upload at a time per handle. */
-  private commit(file: OpenFile): Promise<void> {
-    const run = file.committing.then(() => this.upload(file));
-    file.committing = run.catch(() => undefined);
-    return run;
-  }
-
-  private async upload(file: OpenFile): Promise<void> {
-    if (file.unlinked || (!file.dataDirty && !file.metaDirty)) return;
-    const key = this.ns.key(file.path);
-    const metadata = encodeMeta(file.meta);
-    const wasData = file.dataDirty;
-    // Cleared before the upload: a write that lands meanwhile sets it again.
-    file.dataDirty = file.metaDirty = false;
-    try {
-      if (wasData) {
-        await this.stage(file);
-        const size = file.size;
-        const { etag } = await this.bucket.uploadFile(key, localCopy(file).path, size, metadata);
-        file.etag = etag;
-      } else {
-        const { etag } = await this.bucket.copy(key, key, { size: file.size, metadata });
-        file.etag = etag;
-      }
-    } catch (err) {
-      if (wasData) file.dataDirty = true;
-      else file.metaDirty = true;
-      throw err;
-    }
-    if (!file.unlinked) this.attrs.set(file.path, this.handleAttrs(file));
-  }
-
-  private async resize(file: OpenFile, size: number): Promise<void> {
-    if (size === 0 && !file.staged) {
-      file.staged = await this.staging.newFile();
-    } else {
-      await this.stage(file);
-    }
-    await localCopy(file).truncate(size);
-    file.size = size;
-    file.dataDirty = true;
-    file.meta = { ...file.meta, mtime: now() };
+  private async resize(object: StagedObject, size: number): Promise<void> {
+    await this.staged.roomFor(object, size);
+    await object.truncate(size);
+    object.meta = { ...object.meta, mtime: now() };
   }
 
   async ftruncate(_path: string | null, fh: number, size: number): Promise<void> {
-    await this.resize(this.handles.get(fh), size);
+    await this.resize(stagedOf(this.handles.get(fh)), size);
   }
 
   async truncate(path: string, size: number): Promise<void> {
     this.assertWritable();
-    const writer = this.handles.writersOf(path).at(-1);
-    if (writer) return this.resize(writer, size);
-    const { fh } = await this.open(path, constants.O_WRONLY);
-    const file = this.handles.get(fh);
-    try {
-      await this.resize(file, size);
-      await this.commit(file);
-    } finally {
-      await this.release(path, fh);
-    }
+    const attrs = await this.current(path);
+    if (attrs.kind === 'dir') throw new FsError('EISDIR');
+    const object = await this.staged.stage(path, attrs);
+    await this.resize(object, size);
+    await this.staged.changedByPath(object);
   }
 
   // --- attributes kept as object metadata -----------------------------------------------
@@ -360,21 +276,21 @@ export class Vfs implements FuseOperations {
   }
 
   /**
-   * Metadata of an open file is uploaded with its data (or copied onto the object at
-   * its next flush); otherwise the object is copied onto itself with the new metadata.
+   * A file's new attributes go up with its data (tar's chmod and utimens after close
+   * cost nothing extra while the file is pending); a file already in the bucket is
+   * copied onto itself, in the background unless --write-mode=sync. Directories and
+   * symlinks are copied at once.
    */
   private async changeMeta(path: string, change: (meta: Required<PosixMeta>) => Required<PosixMeta>): Promise<void> {
     this.assertWritable();
-    const writers = this.handles.writersOf(path);
-    if (writers.length > 0) {
-      for (const file of writers) {
-        file.meta = change(file.meta);
-        file.metaDirty = true;
-      }
-      this.attrs.set(path, this.handleAttrs(writers[writers.length - 1] as OpenFile));
+    const attrs = await this.current(path);
+    if (attrs.kind === 'file') {
+      const object = await this.staged.stage(path, attrs);
+      object.setMeta(change(object.meta));
+      this.attrs.set(path, stagedAttrs(object));
+      await this.staged.changedByPath(object);
       return;
     }
-    const attrs = await this.attrs.stat(path);
     const meta = change(metaOf(attrs));
     const metadata = encodeMeta(meta);
     let etag: string;
@@ -408,7 +324,7 @@ export class Vfs implements FuseOperations {
     if (attrs.kind !== 'dir') throw new FsError('ENOTDIR');
     const marker = this.ns.dirPrefix(path);
     // A file created here and not uploaded yet is in no listing, but it is in the directory.
-    if (this.handles.all().some((f) => f.writable && !f.unlinked && f.path.startsWith(`${path}/`))) throw new FsError('ENOTEMPTY');
+    if (this.staged.hasAnyUnder(path)) throw new FsError('ENOTEMPTY');
     for await (const object of this.bucket.listAll(marker)) {
       if (object.key !== marker) throw new FsError('ENOTEMPTY');
     }
@@ -421,9 +337,10 @@ export class Vfs implements FuseOperations {
     this.assertWritable();
     const attrs = await this.current(path);
     if (attrs.kind === 'dir') throw new FsError('EISDIR');
-    // Open descriptors keep working once the object is gone: each gets its local copy first.
-    await Promise.all(this.handles.all().filter((f) => f.path === path && !f.unlinked).map((f) => this.stage(f)));
-    await this.bucket.delete(this.ns.key(path));
+    // Open descriptors keep working once the object is gone. A file that never reached
+    // the bucket needs no DELETE.
+    const stored = await this.staged.detach(path);
+    if (stored) await this.bucket.delete(this.ns.key(path));
     this.handles.markUnlinked(path);
     this.attrs.remove(path);
     await this.keepDirectory(parentOf(path));
@@ -465,10 +382,20 @@ export class Vfs implements FuseOperations {
 
   private async renameFile(from: string, to: string, source: NodeAttrs, target: NodeAttrs | undefined): Promise<void> {
     if (target?.kind === 'dir') throw new FsError('EISDIR');
-    // Descriptors open on the replaced file keep its content: each gets its local copy first.
-    if (target) await Promise.all(this.handles.all().filter((f) => f.path === to && !f.unlinked).map((f) => this.stage(f)));
+    // Descriptors open on the replaced file keep its content.
+    if (target) {
+      await this.staged.detach(to);
+      this.handles.markUnlinked(to);
+    }
+    const object = this.staged.get(from);
+    if (object) {
+      // A staged file follows the name without being uploaded first.
+      await this.staged.move(from, to, object);
+      this.attrs.remove(from);
+      this.attrs.set(to, stagedAttrs(object));
+      return;
+    }
     const stored = this.attrs.peek(from) ?? (await this.attrs.stat(from).catch(() => undefined));
-    // A file created here and not uploaded yet has nothing to copy: its handle follows the name.
     let moved = source;
     if (stored?.etag) {
       const { etag } = await this.bucket.copy(this.ns.key(from), this.ns.key(to), { size: stored.size });
@@ -478,7 +405,6 @@ export class Vfs implements FuseOperations {
       for (const file of this.handles.all()) if (file.path === from && file.etag === stored.etag) file.etag = etag;
       if (source.etag === stored.etag) moved = { ...source, etag };
     }
-    if (target) this.handles.markUnlinked(to);
     this.handles.rename(from, to);
     this.attrs.remove(from);
     this.attrs.set(to, moved);
@@ -491,6 +417,7 @@ export class Vfs implements FuseOperations {
       if (target.kind !== 'dir') throw new FsError('ENOTDIR');
       await this.rmdir(to);
     }
+    await this.staged.detachTree(from);
     const oldPrefix = this.ns.dirPrefix(from);
     const newPrefix = this.ns.dirPrefix(to);
     const queue = new PQueue({ concurrency: TREE_CONCURRENCY });
@@ -503,6 +430,7 @@ export class Vfs implements FuseOperations {
     }
     await Promise.all(copies);
     await this.bucket.deleteMany(moved);
+    await this.staged.renameTree(from, to);
     this.handles.rename(from, to);
     this.attrs.forgetTree(from);
     this.attrs.forgetTree(to);
@@ -538,10 +466,18 @@ export class Vfs implements FuseOperations {
     throw new FsError('EPERM');
   }
 
-  /** Waits for every open file's pending upload (used before unmounting). */
-  async drain(): Promise<void> {
-    await Promise.all(this.handles.all().map((file) => this.commit(file).catch((err: unknown) => {
-      this.log.error(`upload of ${file.path} failed while unmounting: ${String(err)}`);
-    })));
+  /** Files recovery could not upload yet: pending here. */
+  adopt(objects: StagedObject[]): void {
+    this.staged.adopt(objects);
+  }
+
+  /** Uploads every staged file (at unmount); `progress` hears what is left about every second. */
+  drain(progress?: (left: DrainProgress) => void): Promise<void> {
+    return this.staged.drain(progress);
+  }
+
+  /** Stops uploading: what is pending stays in the journal for the next mount. */
+  abandonUploads(): void {
+    this.staged.abandon();
   }
 }

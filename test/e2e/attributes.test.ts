@@ -25,6 +25,11 @@ let local: string;
 beforeAll(async () => {
   bucket = await createTestBucket('e2e-attributes');
   local = await tempDir('attributes-local');
+  // Objects of other tools, put before the mount: it may trust a listing for --stat-ttl.
+  await putObject(bucket, 'foreign/s3fs', 's3fs\n', { mtime: '1482412345.123456789', mode: String(S_IFREG | 0o755), uid: '1234', gid: '5678' });
+  await putObject(bucket, 'foreign/rclone', 'rclone\n', { mtime: '1482412345.5' });
+  await putObject(bucket, 'foreign/geesefs', 'geesefs\n', { mtime: '1482412345' });
+  await putObject(bucket, 'foreign/plain', 'plain\n');
   mnt = await mountBucket(bucket);
 }, 60_000);
 
@@ -53,6 +58,8 @@ describe('mtime', () => {
     const all = [...names, 'whole-second.txt', 'old.txt'].map((n) => mnt.path(n));
     expect(await statY(...all)).toBe(expected);
 
+    // fsync: the bucket has each file's attributes once it returns (write-back mode).
+    await runOk('sync', all);
     for (const name of names) expect((await headObject(bucket, name))?.Metadata?.mtime, name).toBe(WHEN_META);
     expect((await headObject(bucket, 'whole-second.txt'))?.Metadata?.mtime).toBe('1588748889');
 
@@ -72,20 +79,17 @@ describe('mtime', () => {
     expect(await statY(mnt.path('am.txt'))).toBe(`${WHEN_Y}\n`);
     await runOk('touch', ['-a', '-d', '2010-01-01', mnt.path('am.txt')]);
     expect(await statY(mnt.path('am.txt'))).toBe(`${WHEN_Y}\n`);
+    await runOk('sync', [mnt.path('am.txt')]);
     expect((await headObject(bucket, 'am.txt'))?.Metadata?.mtime).toBe(WHEN_META);
     // utimes from Node, with an mtime in milliseconds.
     await utimes(mnt.path('am.txt'), new Date(0), new Date(1_600_000_000_250));
+    await runOk('sync', [mnt.path('am.txt')]);
     expect((await headObject(bucket, 'am.txt'))?.Metadata?.mtime).toBe('1600000000.250000000');
   });
 });
 
 describe('metadata written by other tools', () => {
   it('reads s3fs, rclone and GeeseFS headers, and falls back to LastModified and the defaults', { timeout: 30_000 }, async () => {
-    // Under a directory the mount has not looked at yet: no cached listing in the way.
-    await putObject(bucket, 'foreign/s3fs', 's3fs\n', { mtime: '1482412345.123456789', mode: String(S_IFREG | 0o755), uid: '1234', gid: '5678' });
-    await putObject(bucket, 'foreign/rclone', 'rclone\n', { mtime: '1482412345.5' });
-    await putObject(bucket, 'foreign/geesefs', 'geesefs\n', { mtime: '1482412345' });
-    await putObject(bucket, 'foreign/plain', 'plain\n');
     const lastModified = (await headObject(bucket, 'foreign/plain'))?.LastModified as Date;
     const files = ['s3fs', 'rclone', 'geesefs', 'plain'].map((n) => mnt.path(`foreign/${n}`));
     expect(await runOk('stat', ['-c', '%y %a %u %g %s', ...files])).toBe(
@@ -110,6 +114,7 @@ describe('mode', () => {
     expect(await runOk('stat', ['-c', '%a', mnt.path('secret.txt'), mnt.path('run.sh'), mnt.path('private')])).toBe(
       '640\n4755\n700\n',
     );
+    await runOk('sync', [mnt.path('secret.txt'), mnt.path('run.sh')]);
     expect((await headObject(bucket, 'secret.txt'))?.Metadata?.mode).toBe(String(S_IFREG | 0o640));
     expect((await headObject(bucket, 'run.sh'))?.Metadata?.mode).toBe(String(S_IFREG | 0o4755));
     expect((await headObject(bucket, 'private/'))?.Metadata?.mode).toBe(String(0o040700));
@@ -126,6 +131,7 @@ describe('mode', () => {
   it('a file created with a mode keeps it (open O_CREAT, mode 0600)', { timeout: 30_000 }, async () => {
     await writeFile(mnt.path('created-0600.txt'), 'mode\n', { mode: 0o600 });
     expect(((await stat(mnt.path('created-0600.txt'))).mode & 0o7777).toString(8)).toBe('600');
+    await runOk('sync', [mnt.path('created-0600.txt')]);
     expect((await headObject(bucket, 'created-0600.txt'))?.Metadata?.mode).toBe(String(S_IFREG | 0o600));
   });
 });
@@ -162,6 +168,7 @@ describe('links', () => {
     expect(ln.code).not.toBe(0);
     expect(ln.stderr).toContain('Operation not permitted');
     expect(await readdir(mnt.path('hard'))).toEqual(['a']);
+    await runOk('sync', [mnt.path('hard/a')]);
     expect((await listKeys(bucket, 'hard/')).sort()).toEqual(['hard/', 'hard/a']);
     expect(await runOk('cat', [mnt.path('hard/a')])).toBe('one\n');
     const missing = await run('stat', [mnt.path('hard/b')]);
@@ -189,6 +196,7 @@ describe('missing files', () => {
     const data = randomBytes(9 * 1024 * 1024 + 17);
     await writeFile(join(local, 'nine.bin'), data);
     await runOk('cp', [join(local, 'nine.bin'), mnt.path('nine.bin')]);
+    await runOk('sync', [mnt.path('nine.bin')]);
     expect(md5(await getObjectBytes(bucket, 'nine.bin'))).toBe(md5(data));
     expect((await runOk('md5sum', [mnt.path('nine.bin')])).split(' ')[0]).toBe(md5(data));
   });

@@ -87,6 +87,8 @@ async function sameEverywhere(dir: string, names: string[], steps: Array<[string
       const label = `${what}: ${name}`;
       expect((await stat(mnt.path(`${dir}/${name}`))).size, label).toBe(size);
       expect(await md5sum(mnt.path(`${dir}/${name}`)), label).toBe(expected);
+      // fsync: once it returns, the bucket has the file as written so far.
+      await runOk('sync', [mnt.path(`${dir}/${name}`)]);
       const inBucket = await getObjectBytes(bucket, `${dir}/${name}`);
       expect(inBucket.length, label).toBe(size);
       expect(md5(inBucket), label).toBe(expected);
@@ -135,17 +137,24 @@ describe('file contents', () => {
     }
   });
 
-  it('a file is in the bucket with its bytes as soon as the writing tool has closed it', { timeout: 30_000 }, async () => {
+  it('with --write-mode sync, a file is in the bucket as soon as the writing tool has closed it', { timeout: 60_000 }, async () => {
     const data = randomBytes(200_000);
     await writeFile(join(local, 'src.bin'), data);
-    // cp, tee and a shell redirection: each checked the moment the tool exits.
-    await runOk('cp', [join(local, 'src.bin'), mnt.path('by-cp.bin')]);
-    expect(md5(await getObjectBytes(bucket, 'by-cp.bin'))).toBe(md5(data));
-    await runOk('sh', ['-c', 'tee "$1" < "$2" > /dev/null', 'sh', mnt.path('by-tee.bin'), join(local, 'src.bin')]);
-    expect(md5(await getObjectBytes(bucket, 'by-tee.bin'))).toBe(md5(data));
-    await runOk('sh', ['-c', 'printf "%s\\n" "closed" > "$1"', 'sh', mnt.path('by-shell.txt')]);
-    expect((await getObjectBytes(bucket, 'by-shell.txt')).toString()).toBe('closed\n');
-    // And fsync without close: the data is in the bucket when fsync returns.
+    const syncMount = await mountBucket(bucket, { args: ['--write-mode', 'sync'] });
+    try {
+      // cp, tee and a shell redirection: each checked the moment the tool exits.
+      await runOk('cp', [join(local, 'src.bin'), syncMount.path('by-cp.bin')]);
+      expect(md5(await getObjectBytes(bucket, 'by-cp.bin'))).toBe(md5(data));
+      await runOk('sh', ['-c', 'tee "$1" < "$2" > /dev/null', 'sh', syncMount.path('by-tee.bin'), join(local, 'src.bin')]);
+      expect(md5(await getObjectBytes(bucket, 'by-tee.bin'))).toBe(md5(data));
+      await runOk('sh', ['-c', 'printf "%s\\n" "closed" > "$1"', 'sh', syncMount.path('by-shell.txt')]);
+      expect((await getObjectBytes(bucket, 'by-shell.txt')).toString()).toBe('closed\n');
+    } finally {
+      await syncMount.unmount();
+    }
+  });
+
+  it('fsync returns once the data is in the bucket, the file still open (write-back mode)', { timeout: 30_000 }, async () => {
     const handle = await open(mnt.path('fsynced.txt'), 'w');
     try {
       await handle.write('synced, still open\n');
@@ -183,6 +192,7 @@ describe('open files', () => {
     expect(await runOk('ls', [dir])).toBe('old\n');
     expect(await runOk('cat', [join(dir, 'old')])).toBe('new\n');
     // Nothing was uploaded for the removed file when its descriptor closed.
+    await runOk('sync', [join(dir, 'old')]);
     expect(await listKeys(bucket, 'open/')).toEqual(['open/', 'open/old']);
   });
 });
@@ -205,6 +215,7 @@ describe('consistency', () => {
     const MiB = 1024 * 1024;
     const first = Buffer.alloc(6 * MiB, 1);
     await runOk('sh', ['-c', 'head -c $((6 * 1024 * 1024)) /dev/zero | tr "\\000" "\\001" > "$1"', 'sh', mnt.path('changing.bin')]);
+    await runOk('sync', [mnt.path('changing.bin')]);
     expect(md5(await getObjectBytes(bucket, 'changing.bin'))).toBe(md5(first));
     const reader = await open(mnt.path('changing.bin'), 'r');
     try {

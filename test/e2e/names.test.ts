@@ -36,6 +36,8 @@ let bucket: string;
 let mnt: CliMount;
 /** Files of the directory renamed below: relative path -> content. */
 const tree = new Map<string, Buffer>();
+/** The file moved with mv below. */
+const mvSource = randomBytes(70_000);
 
 beforeAll(async () => {
   bucket = await createTestBucket('e2e-names');
@@ -49,6 +51,8 @@ beforeAll(async () => {
   }
   // Made with the SDK: the rename is what is under test, not the writes.
   await inParallel([...tree], 16, ([path, body]) => putObject(bucket, `tree/${path}`, body));
+  // Before the mount: a mount may trust a directory listing for up to --stat-ttl.
+  await putObject(bucket, 'mv/source.bin', mvSource);
   mnt = await mountBucket(bucket);
 }, 120_000);
 
@@ -106,6 +110,7 @@ describe('prefix mounts', () => {
       await runOk('mkdir', [sub.path('made \u65e5\u672c')]);
       await runOk('sh', ['-c', 'printf "written through the prefix mount\\n" > "$1"', 'sh', sub.path('made \u65e5\u672c/new #1.txt')]);
       await runOk('mv', [sub.path('seen.txt'), sub.path('made \u65e5\u672c/seen.txt')]);
+      await runOk('sync', [sub.path('made \u65e5\u672c/new #1.txt')]);
       expect((await listKeys(bucket, 'sub/')).sort()).toEqual(
         ['sub/tree/made \u65e5\u672c/', 'sub/tree/made \u65e5\u672c/new #1.txt', 'sub/tree/made \u65e5\u672c/seen.txt'].sort(),
       );
@@ -119,8 +124,7 @@ describe('prefix mounts', () => {
 
 describe('rename', () => {
   it('moves a file with mv: new key with the same bytes, old key gone', { timeout: 30_000 }, async () => {
-    const data = randomBytes(70_000);
-    await putObject(bucket, 'mv/source.bin', data);
+    const data = mvSource;
     await runOk('mkdir', ['-p', mnt.path('mv-target')]);
     // Under a directory that the mount has not listed yet: no stale listing in the way.
     await runOk('mv', [mnt.path('mv/source.bin'), mnt.path('mv/renamed.bin')]);

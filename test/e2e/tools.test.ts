@@ -129,11 +129,12 @@ describe('large files', () => {
     await runOk('sh', ['-c', 'head -c $((100 * 1024 * 1024)) /dev/urandom > "$1"', 'sh', source], { timeoutMs: 60_000 });
     const expected = (await runOk('md5sum', [source])).split(' ')[0];
 
-    const dd = await run('dd', [`if=${source}`, `of=${mnt.path('big.bin')}`, 'bs=1M'], { timeoutMs: 150_000 });
+    // conv=fsync: dd returns once the file is in the bucket.
+    const dd = await run('dd', [`if=${source}`, `of=${mnt.path('big.bin')}`, 'bs=1M', 'conv=fsync'], { timeoutMs: 150_000 });
     expect(dd.code, dd.stderr).toBe(0);
     expect(dd.stderr).toContain(`${100 * MiB} bytes`);
 
-    // The bucket, right after dd exited (close returned once uploaded).
+    // The bucket, right after dd exited.
     expect((await headObject(bucket, 'big.bin'))?.ContentLength).toBe(100 * MiB);
     const out = await testClient().send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin' }));
     const hash = createHash('md5');

@@ -285,7 +285,7 @@ describe('list, listAll, hasAnyUnder', () => {
     expect((await bucket.list('')).prefixes).toEqual(
       expect.arrayContaining(['many/', 't1/', 'marker/', 'onlymarker/', 'odd/']),
     );
-    expect(await bucket.list('t1/')).toEqual({ objects: [], prefixes: ['t1/d00/'] });
+    expect(await bucket.list('t1/')).toEqual({ complete: true, objects: [], prefixes: ['t1/d00/'] });
     const marker = await bucket.list('marker/');
     expect(marker.objects.map((o) => o.key)).toEqual(['marker/']);
     expect(marker.prefixes).toEqual(['marker/inside/']);

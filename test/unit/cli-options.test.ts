@@ -38,6 +38,10 @@ describe('defaults', () => {
       dirMode: 0o755,
       statTtlSeconds: 5,
       cacheDir: '/home/u/.cache/s3mount',
+      writeMode: 'async',
+      uploadConcurrency: 16,
+      partSize: 8 * 1024 * 1024,
+      cacheSize: 10 * 1024 ** 3,
       logLevel: 'warn',
       debugFuse: false,
       foreground: false,
@@ -82,6 +86,14 @@ describe('options', () => {
       '0.5',
       '--cache-dir',
       'cache',
+      '--write-mode',
+      'sync',
+      '--upload-concurrency',
+      '4',
+      '--part-size',
+      '16M',
+      '--cache-size',
+      '1.5G',
       '--log-level',
       'debug',
       '--debug-fuse',
@@ -105,10 +117,34 @@ describe('options', () => {
       dirMode: 0o700,
       statTtlSeconds: 0.5,
       cacheDir: '/work/cache',
+      writeMode: 'sync',
+      uploadConcurrency: 4,
+      partSize: 16 * 1024 * 1024,
+      cacheSize: 1.5 * 1024 ** 3,
       logLevel: 'debug',
       debugFuse: true,
       foreground: true,
     });
+  });
+
+  it.each([
+    ['--write-mode', 'later', '--write-mode must be async or sync'],
+    ['--upload-concurrency', '0', '--upload-concurrency must be an integer from 1 to 1024'],
+    ['--part-size', '4M', '--part-size must be from 5M to 5G'],
+    ['--part-size', '6G', '--part-size must be from 5M to 5G'],
+    ['--cache-size', 'lots', '--cache-size must be a size such as 512M or 10G'],
+  ])('refuses %s %s with a message naming the option', (option, value, message) => {
+    expect(usageError('bkt', 'm', option, value)).toContain(message);
+  });
+
+  it.each([
+    ['4096', 4096],
+    ['64k', 64 * 1024],
+    ['512M', 512 * 1024 ** 2],
+    ['2GiB', 2 * 1024 ** 3],
+    ['1T', 1024 ** 4],
+  ])('reads the size %s as %d bytes', (text, bytes) => {
+    expect(parse('bkt', 'm', '--cache-size', text).cacheSize).toBe(bytes);
   });
 
   it('takes options before, between and after the arguments, and -f for --foreground', () => {

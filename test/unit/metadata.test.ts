@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeMeta, encodeMeta, formatMtime, parseMtime } from '../../src/vfs/metadata.js';
+import { decodeMeta, encodeMeta, formatMtime, parseMtime } from '../../src/s3/metadata.js';
 
 describe('x-amz-meta-mtime codec', () => {
   it('writes s3fs form: seconds alone when the nanoseconds are zero, else 9 digits', () => {

@@ -59,9 +59,12 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
   });
 }
 
-/** The mount arguments every test mount uses (endpoint, path style, a private cache dir). */
-export function mountArgs(source: string, dir: string, cacheDir: string, extra: string[] = []): string[] {
-  return [source, dir, '--endpoint', testEndpoint(), '--path-style', '--cache-dir', cacheDir, ...extra];
+/**
+ * The mount arguments every test mount uses (endpoint, path style, a private cache dir).
+ * `endpoint`: another way to the test server (a proxy in front of it).
+ */
+export function mountArgs(source: string, dir: string, cacheDir: string, extra: string[] = [], endpoint = testEndpoint()): string[] {
+  return [source, dir, '--endpoint', endpoint, '--path-style', '--cache-dir', cacheDir, ...extra];
 }
 
 /** A fresh, empty, canonical temporary directory. */
@@ -94,15 +97,19 @@ export async function forceUnmount(dir: string): Promise<RunResult | undefined> 
 
 /**
  * Mounts `bucket` (or `bucket:prefix`) with the CLI in background mode: resolves once
- * the CLI has returned 0, which it does only when the mount is ready.
+ * the CLI has returned 0, which it does only when the mount is ready. `endpoint`: reach
+ * the test server another way (e.g. through bench/latency-proxy.mjs).
  */
-export async function mountBucket(bucket: string, options: { args?: string[]; prefix?: string } = {}): Promise<CliMount> {
+export async function mountBucket(
+  bucket: string,
+  options: { args?: string[]; prefix?: string; endpoint?: string } = {},
+): Promise<CliMount> {
   const dir = await tempDir('mnt');
   made.add(dir);
   const cacheDir = await tempDir('cache');
   const source = options.prefix ? `${bucket}:${options.prefix}` : bucket;
   const prefix = options.prefix ? `${options.prefix.replace(/^\/+/, '').replace(/\/?$/, '/')}` : '';
-  const args = mountArgs(source, dir, cacheDir, options.args ?? []);
+  const args = mountArgs(source, dir, cacheDir, options.args ?? [], options.endpoint);
   let mounted = false;
 
   const mountNow = async (): Promise<void> => {

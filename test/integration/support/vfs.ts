@@ -1,5 +1,5 @@
 // A Vfs wired as src/mount.ts wires it, minus FUSE: the real S3 client, Bucket and
-// staging area against the run's test server (test/global-setup.ts). Tests drive the
+// write journal against the run's test server (test/global-setup.ts). Tests drive the
 // Vfs's methods the way the FUSE adapter would and check the bucket with the raw SDK
 // helpers of test/support/s3.ts.
 import { createHash } from 'node:crypto';
@@ -12,7 +12,8 @@ import PQueue from 'p-queue';
 import { createLogger } from '../../../src/log.js';
 import { Bucket } from '../../../src/s3/bucket.js';
 import { createS3Client } from '../../../src/s3/client.js';
-import { StagingArea } from '../../../src/upload/staging.js';
+import { Journal } from '../../../src/upload/journal.js';
+import { ObjectWriter } from '../../../src/upload/object-writer.js';
 import { Vfs, type VfsOptions } from '../../../src/vfs/vfs.js';
 import { TEST_CREDENTIALS, putObject, testClient, testEndpoint } from '../../support/s3.js';
 
@@ -32,6 +33,11 @@ export const DEFAULT_OPTIONS: VfsOptions = {
   fileMode: 0o640,
   dirMode: 0o750,
   statTtlSeconds: 60,
+  // close() returns after the upload: tests check the bucket right after a release.
+  writeMode: 'sync',
+  uploadConcurrency: 4,
+  cacheSize: 1024 * MiB,
+  partSize: 8 * MiB,
 };
 
 // createS3Client takes its credentials from the SDK's default chain, as a real mount
@@ -46,13 +52,13 @@ export interface TestVfs {
   /** The Bucket the Vfs talks through (spy on it to count requests). */
   bucket: Bucket;
   bucketName: string;
-  staging: StagingArea;
+  journal: Journal;
   options: VfsOptions;
   /** Every line the Vfs logged, in order. */
   logs: string[];
   /** The logged warnings, without the "s3mount warn: " prefix. */
   warnings(): string[];
-  /** Disposes of the staging area and the client. */
+  /** Disposes of the journal and the client. */
   close(): Promise<void>;
 }
 
@@ -62,20 +68,21 @@ export async function createTestVfs(bucketName: string, options: Partial<VfsOpti
   const client = createS3Client({ endpoint: testEndpoint(), region: 'us-east-1', pathStyle: true });
   const bucket = new Bucket(client, bucketName);
   const cacheDir = await mkdtemp(join(tmpdir(), 's3mount-vfs-test-'));
-  const staging = await StagingArea.create(cacheDir);
+  const journal = await Journal.create(cacheDir, 'test');
   const logs: string[] = [];
   const log = createLogger('debug', (line) => logs.push(line));
-  const vfs = new Vfs(bucket, staging, full, log);
+  const writer = new ObjectWriter(bucket, journal, { singlePutLimit: 8 * MiB, partConcurrency: 4 }, log);
+  const vfs = new Vfs(bucket, { journal, writer }, full, log);
   return {
     vfs,
     bucket,
     bucketName,
-    staging,
+    journal,
     options: full,
     logs,
     warnings: () => logs.filter((l) => l.startsWith('s3mount warn: ')).map((l) => l.slice('s3mount warn: '.length).trimEnd()),
     async close() {
-      await staging.dispose();
+      await vfs.drain();
       await rm(cacheDir, { recursive: true, force: true });
       client.destroy();
     },

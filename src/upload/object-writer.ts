@@ -1,0 +1,249 @@
+import PQueue from 'p-queue';
+import { FsError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Bucket } from '../s3/bucket.js';
+import { encodeMeta } from '../s3/metadata.js';
+import type { Journal } from './journal.js';
+import { partLayout, partsAreBlocks, type Part } from './part-size.js';
+import type { StagedObject } from './staged-object.js';
+
+export interface ObjectWriterOptions {
+  /** Files below this size go up in one PUT. */
+  singlePutLimit: number;
+  /** Parts in flight at once, over all objects. */
+  partConcurrency: number;
+}
+
+interface SentPart {
+  etag: string;
+  /** The object's version when the part's bytes were read. */
+  version: number;
+  start: number;
+  size: number;
+}
+
+/** A multipart upload that parts of a file being written are streamed into. */
+interface Session {
+  readonly uploadId: string;
+  readonly key: string;
+  /** The metadata it was created with: a later change needs a copy after completing. */
+  readonly metadata: Record<string, string>;
+  readonly journalName: string;
+  readonly sent: Map<number, SentPart>;
+  readonly sending: Map<number, Promise<void>>;
+  /** Where the next block to stream starts. */
+  nextStart: number;
+}
+
+function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+async function readPart(object: StagedObject, part: Part): Promise<Buffer> {
+  const body = Buffer.alloc(part.size);
+  const read = await object.file.read(body, part.start);
+  // The data file is never shorter than the object's size; if it is, uploading zeros would lie.
+  if (read < part.size) throw new FsError('EIO', `staged file of ${object.key} ended at byte ${part.start + read}, expected ${part.start + part.size}`);
+  return body;
+}
+
+/**
+ * Puts a staged object into the bucket: one PUT for small files; else a multipart
+ * upload whose parts are reused when they were streamed while the file was written,
+ * copied server-side (UploadPartCopy) when unchanged from the base object, and sent
+ * from the staged file otherwise.
+ */
+export class ObjectWriter {
+  private readonly parts: PQueue;
+  private copyUnsupported = false;
+  /** Sessions in progress, for the object they belong to. */
+  private readonly sessions = new WeakMap<StagedObject, Promise<Session | undefined>>();
+
+  constructor(
+    private readonly bucket: Bucket,
+    private readonly journal: Journal,
+    private readonly options: ObjectWriterOptions,
+    private readonly log: Logger,
+  ) {
+    this.parts = new PQueue({ concurrency: options.partConcurrency });
+  }
+
+  /**
+   * Called after each write: once a file written front to back has full parts beyond
+   * the single-PUT size, they start uploading, so that close waits only for the last.
+   */
+  streamParts(object: StagedObject): void {
+    const end = object.appendEnd;
+    if (end === undefined || end < this.options.singlePutLimit) return;
+    const session = this.sessions.get(object) ?? this.openSession(object);
+    void session.then((s) => {
+      if (!s) return;
+      for (let block = object.blockAt(s.nextStart); block.start + block.size <= end; block = object.blockAt(s.nextStart)) {
+        s.nextStart = block.start + block.size;
+        const sending = this.parts.add(() => this.sendBlock(object, s, block)).catch((err: unknown) => {
+          // Not an error of the file yet: the commit sends the part again and reports that.
+          this.log.debug(`streaming part ${block.partNumber} of ${object.key}: ${String(err)}`);
+        });
+        s.sending.set(block.partNumber, sending);
+      }
+    });
+  }
+
+  private openSession(object: StagedObject): Promise<Session | undefined> {
+    const key = object.key;
+    const metadata = encodeMeta(object.meta);
+    const opening = (async (): Promise<Session | undefined> => {
+      try {
+        const uploadId = await this.bucket.createUpload(key, metadata);
+        const journalName = await this.journal.recordUpload(object.id, { key, uploadId });
+        const session: Session = { uploadId, key, metadata, journalName, sent: new Map(), sending: new Map(), nextStart: 0 };
+        return session;
+      } catch (err) {
+        this.log.debug(`starting a multipart upload of ${key}: ${String(err)}`);
+        this.sessions.delete(object);
+        return undefined;
+      }
+    })();
+    this.sessions.set(object, opening);
+    return opening;
+  }
+
+  private async sendBlock(object: StagedObject, session: Session, block: Part): Promise<void> {
+    const version = object.version;
+    const etag = await this.bucket.uploadPart(session.key, session.uploadId, block.partNumber, await readPart(object, block));
+    session.sent.set(block.partNumber, { etag, version, start: block.start, size: block.size });
+  }
+
+  private async closeSession(object: StagedObject, abort: boolean): Promise<void> {
+    const session = await this.sessions.get(object);
+    this.sessions.delete(object);
+    if (!session) return;
+    await Promise.all(session.sending.values());
+    if (abort) {
+      try {
+        await this.bucket.abortUpload(session.key, session.uploadId);
+      } catch (err) {
+        // Its journal note stays: the next mount aborts it.
+        this.log.warn(`could not abort the multipart upload of ${session.key}: ${String(err)}`);
+        return;
+      }
+    }
+    await this.journal.forgetUpload(session.journalName);
+  }
+
+  /** Drops the streamed parts (the file moved or went away). */
+  discard(object: StagedObject): Promise<void> {
+    return this.closeSession(object, true);
+  }
+
+  /** Uploads the object's current content and metadata; one commit at a time per object. */
+  async commit(object: StagedObject): Promise<void> {
+    const version = object.commitStarted();
+    try {
+      await this.upload(object, version);
+    } finally {
+      object.commitEnded();
+    }
+  }
+
+  private async upload(object: StagedObject, version: number): Promise<void> {
+    const key = object.key;
+    const size = object.size;
+    const metadata = encodeMeta(object.meta);
+    let etag: string;
+    let how: string;
+    if (object.onlyMetaChanged) {
+      await this.discard(object);
+      ({ etag } = await this.bucket.copy(key, key, { size, metadata }));
+      how = 'new metadata copied onto the object';
+    } else if (size < this.options.singlePutLimit) {
+      await this.discard(object);
+      await object.makeAllLocal();
+      const body = await readPart(object, { partNumber: 1, start: 0, size });
+      ({ etag } = await this.bucket.put(key, body, metadata));
+      how = 'one PUT';
+    } else {
+      const counts = { streamed: 0, copied: 0, sent: 0 };
+      etag = await this.commitInParts(object, key, size, metadata, counts);
+      how = `${counts.sent} part(s) sent, ${counts.streamed} streamed while written, ${counts.copied} copied server-side`;
+    }
+    object.committed(version, key, etag, size);
+    this.log.debug(`uploaded ${key} (${size} bytes, ETag ${etag}): ${how}`);
+  }
+
+  private async commitInParts(
+    object: StagedObject,
+    key: string,
+    size: number,
+    metadata: Record<string, string>,
+    counts: Record<'streamed' | 'copied' | 'sent', number>,
+  ): Promise<string> {
+    const asBlocks = partsAreBlocks(size, object.partSize);
+    let session = await this.sessions.get(object);
+    if (session && (session.key !== key || !asBlocks)) {
+      await this.discard(object);
+      session = undefined;
+    }
+    session ??= await this.openSession(object);
+    if (!session) throw new FsError('EIO', `could not start a multipart upload of ${key}`);
+    const current = session;
+    // Parts that are no blocks (only for objects beyond the schedule) are sent from local bytes.
+    if (!asBlocks) await object.makeAllLocal();
+    try {
+      const parts = partLayout(size, object.partSize);
+      const etags = await Promise.all(parts.map((part) => this.parts.add(() => this.partEtag(object, current, part, asBlocks, counts))));
+      const done = await this.bucket.completeUpload(key, current.uploadId, etags as string[]);
+      this.sessions.delete(object);
+      await this.journal.forgetUpload(current.journalName);
+      // Streamed parts were begun before the last chmod or utimens: put those on now.
+      if (!sameMetadata(current.metadata, metadata)) return (await this.bucket.copy(key, key, { size, metadata })).etag;
+      return done.etag;
+    } catch (err) {
+      await this.closeSession(object, true).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async partEtag(
+    object: StagedObject,
+    session: Session,
+    part: Part,
+    asBlocks: boolean,
+    counts: Record<'streamed' | 'copied' | 'sent', number>,
+  ): Promise<string> {
+    if (asBlocks) {
+      await session.sending.get(part.partNumber);
+      const sent = session.sent.get(part.partNumber);
+      if (sent && sent.start === part.start && sent.size === part.size && !object.changedSince(part, sent.version)) {
+        counts.streamed++;
+        return sent.etag;
+      }
+      const base = object.base;
+      if (base && !this.copyUnsupported && !object.blockChanged(part)) {
+        try {
+          counts.copied++;
+          return await this.bucket.copyPart(session.key, session.uploadId, part.partNumber, {
+            key: base.key,
+            etag: base.etag,
+            start: part.start,
+            end: part.start + part.size,
+          });
+        } catch (err) {
+          counts.copied--;
+          if (!(err instanceof FsError && err.code === 'ENOSYS')) throw err;
+          if (!this.copyUnsupported) {
+            this.copyUnsupported = true;
+            this.log.warn('the server does not implement UploadPartCopy (501 NotImplemented): unchanged parts of big files are downloaded and uploaded again instead');
+          }
+        }
+      }
+    }
+    if (asBlocks) await object.makeLocal(part);
+    counts.sent++;
+    const version = object.version;
+    const etag = await this.bucket.uploadPart(session.key, session.uploadId, part.partNumber, await readPart(object, part));
+    session.sent.set(part.partNumber, { etag, version, start: part.start, size: part.size });
+    return etag;
+  }
+}

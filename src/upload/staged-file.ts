@@ -1,0 +1,56 @@
+import { open, rm, type FileHandle } from 'node:fs/promises';
+
+/** One local data file: positional reads and writes, never blocking the event loop. */
+export class StagedFile {
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  /** Creates (or empties) the file at `path`. */
+  static async create(path: string): Promise<StagedFile> {
+    return new StagedFile(path, await open(path, 'w+', 0o600));
+  }
+
+  /** Opens an existing file (a journal entry left by an earlier mount). */
+  static async reopen(path: string): Promise<StagedFile> {
+    return new StagedFile(path, await open(path, 'r+'));
+  }
+
+  async write(data: Buffer, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  /** Reads up to target.length bytes; fewer only at the end of the file. */
+  async read(target: Buffer, position: number): Promise<number> {
+    let filled = 0;
+    while (filled < target.length) {
+      const { bytesRead } = await this.handle.read(target, filled, target.length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled;
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.handle.truncate(size);
+  }
+
+  /** Makes the bytes durable on the local disk. */
+  async sync(): Promise<void> {
+    await this.handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  async discard(): Promise<void> {
+    await this.handle.close();
+    await rm(this.path, { force: true });
+  }
+}
