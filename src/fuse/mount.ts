@@ -34,8 +34,6 @@ export interface FuseMountOptions {
   maxThreads?: number;
   /** The kernel caches writes and owns mtime/size. Default off. */
   writebackCache?: boolean;
-  /** Ops on unlinked open files keep working (path null) instead of .fuse_hidden renames. */
-  hardRemove?: boolean;
   /** Report our inode numbers instead of libfuse's own. */
   useIno?: boolean;
   kernelCache?: boolean;
@@ -126,7 +124,6 @@ export async function mountFuse(
     maxBackground: settings.maxBackground,
     maxThreads: settings.maxThreads,
     writebackCache: settings.writebackCache,
-    hardRemove: settings.hardRemove,
     useIno: settings.useIno,
     kernelCache: settings.kernelCache,
     autoCache: settings.autoCache,

@@ -9,7 +9,7 @@
 //   N.M.upload.json  a multipart upload in progress for it, to abort after a crash
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Timespec } from '../fs-types.js';
 import { StagedFile } from './staged-file.js';
@@ -64,13 +64,17 @@ export class Journal {
   /** Writes and removals of each file, in call order: a newer record is never overtaken. */
   private readonly chains = new Map<string, Promise<void>>();
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    /** Kept open: every record is followed by an fsync of the folder. */
+    private readonly dirHandle: FileHandle,
+  ) {}
 
   /** A new journal folder for this mount instance. */
   static async create(cacheDir: string, identity: string): Promise<Journal> {
     const dir = join(cacheDir, 'journal', identity, `${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    return new Journal(dir);
+    return new Journal(dir, await open(dir, 'r'));
   }
 
   /** A data file for a new staged file; it is no journal entry until commit(). */
@@ -84,14 +88,13 @@ export class Journal {
     const id = String(++this.counter);
     const path = join(this.dir, `${id}.data`);
     await rename(dataPath, path);
-    await syncDir(this.dir);
+    await this.dirHandle.sync();
     return { id, file: await StagedFile.reopen(path) };
   }
 
-  /** Makes the entry durable: data first, then the record, atomically. */
+  /** Makes the entry durable: the record is in place only once the data is synced too. */
   async commit(id: string, file: StagedFile, record: JournalRecord): Promise<void> {
-    await file.sync();
-    await this.writeAtomically(`${id}.json`, record);
+    await this.writeAtomically(`${id}.json`, record, file);
   }
 
   /** The file is in the bucket as it is: no record needed (the data may still be open). */
@@ -121,6 +124,7 @@ export class Journal {
     const names = await readdir(this.dir).catch(() => []);
     const entries = names.filter((n) => n.endsWith('.json') && !n.endsWith('.upload.json'));
     if (entries.length > 0) return false;
+    await this.dirHandle.close();
     await rm(this.dir, { recursive: true, force: true });
     return true;
   }
@@ -134,31 +138,16 @@ export class Journal {
     return tracked;
   }
 
-  private writeAtomically(name: string, content: unknown): Promise<void> {
+  /** Replaces `name` with `content` atomically and durably; with `data` synced first. */
+  private writeAtomically(name: string, content: unknown, data?: StagedFile): Promise<void> {
     const text = JSON.stringify(content);
-    return this.inOrder(name, () => this.replaceFile(name, text));
-  }
-
-  private async replaceFile(name: string, text: string): Promise<void> {
-    const tmp = join(this.dir, `${name}.tmp`);
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, join(this.dir, name));
-    await syncDir(this.dir);
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    return this.inOrder(name, async () => {
+      const tmp = join(this.dir, `${name}.tmp`);
+      // In parallel: the rename is what makes the record count, and it waits for both.
+      await Promise.all([data?.sync(), writeFile(tmp, text, { mode: 0o600, flush: true })]);
+      await rename(tmp, join(this.dir, name));
+      await this.dirHandle.sync();
+    });
   }
 }
 

@@ -142,12 +142,21 @@ export class StagedFiles {
     await this.uploadOrEio(object);
   }
 
-  /** A change made by path, with no descriptor to close: accepted at once. */
+  /**
+   * A change made by path (chmod, utimens, truncate), with no descriptor to close: it is
+   * journaled at once (a killed mount keeps tar's modes and times), then uploaded, in
+   * the background unless --write-mode=sync.
+   */
   async changedByPath(object: StagedObject): Promise<void> {
     if (this.hasWriters(object)) return; // the writers' close takes care of it
-    await this.uploader.accept(object);
+    await this.acceptOrEio(object);
     if (this.options.writeMode === 'sync') {
-      await this.uploader.uploadNow(object);
+      try {
+        await this.uploader.uploadNow(object);
+      } catch (err) {
+        this.uploader.schedule(object); // this mount shows the change: the bucket must follow
+        throw err;
+      }
       await this.settle(object);
     } else {
       this.uploader.schedule(object);

@@ -56,6 +56,17 @@ function metaOf(a: NodeAttrs): Required<PosixMeta> {
   return { mtime: a.mtime, mode: a.mode, uid: a.uid, gid: a.gid };
 }
 
+/**
+ * libfuse keeps a file that is unlinked or replaced while open under a name like
+ * `.fuse_hidden0000000a00000003` until its last release. Such names live only in this
+ * mount's memory: they are never looked up in, listed from or written to the bucket.
+ */
+const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/;
+
+function isHidden(path: string): boolean {
+  return HIDDEN_NAME.test(baseName(path));
+}
+
 /** The staged object of a writable handle (every writable handle has one). */
 function stagedOf(file: OpenFile): StagedObject {
   if (!file.object) throw new FsError('EBADF');
@@ -72,6 +83,8 @@ export class Vfs implements FuseOperations {
   private readonly handles = new HandleTable();
   private readonly staged: StagedFiles;
   private readonly symlinkTargets = new Map<string, string>();
+  /** Hidden names (see HIDDEN_NAME) -> what the file was when it went away. */
+  private readonly hidden = new Map<string, NodeAttrs>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -95,9 +108,26 @@ export class Vfs implements FuseOperations {
 
   /** Attributes as this mount sees them: a staged file's local state wins over S3. */
   private async current(path: string): Promise<NodeAttrs> {
+    if (isHidden(path)) return this.hiddenAttrs(path);
     const object = this.staged.get(path);
     if (object) return stagedAttrs(object);
     return this.attrs.stat(path);
+  }
+
+  private hiddenAttrs(path: string): NodeAttrs {
+    const kept = this.hidden.get(path);
+    if (!kept) throw new FsError('ENOENT');
+    const file = this.handles.all().find((f) => f.path === path);
+    return file ? this.handleAttrs(file) : kept;
+  }
+
+  /** unlink or rename-over of an open file, as libfuse does it: a rename to a hidden name. */
+  private async hide(path: string, hiddenPath: string): Promise<void> {
+    const attrs = await this.current(path);
+    if (attrs.kind === 'dir') throw new FsError('EISDIR');
+    await this.remove(path);
+    this.handles.rename(path, hiddenPath);
+    this.hidden.set(hiddenPath, attrs);
   }
 
   private async exists(path: string): Promise<NodeAttrs | undefined> {
@@ -246,6 +276,11 @@ export class Vfs implements FuseOperations {
 
   async truncate(path: string, size: number): Promise<void> {
     this.assertWritable();
+    if (isHidden(path)) {
+      const object = this.handles.all().find((f) => f.path === path && f.object)?.object;
+      if (!object) throw new FsError('ENOENT');
+      return this.resize(object, size);
+    }
     const attrs = await this.current(path);
     if (attrs.kind === 'dir') throw new FsError('EISDIR');
     const object = await this.staged.stage(path, attrs);
@@ -283,6 +318,7 @@ export class Vfs implements FuseOperations {
    */
   private async changeMeta(path: string, change: (meta: Required<PosixMeta>) => Required<PosixMeta>): Promise<void> {
     this.assertWritable();
+    if (isHidden(path)) return this.changeHiddenMeta(path, change);
     const attrs = await this.current(path);
     if (attrs.kind === 'file') {
       const object = await this.staged.stage(path, attrs);
@@ -305,6 +341,17 @@ export class Vfs implements FuseOperations {
       ({ etag } = await this.bucket.copy(key, key, { size: attrs.size, metadata }));
     }
     this.attrs.set(path, { ...attrs, ...meta, etag });
+  }
+
+  /** A hidden (unlinked, still open) file keeps attribute changes for its descriptors only. */
+  private changeHiddenMeta(path: string, change: (meta: Required<PosixMeta>) => Required<PosixMeta>): void {
+    const kept = this.hiddenAttrs(path);
+    this.hidden.set(path, { ...kept, ...change(metaOf(kept)) });
+    for (const file of this.handles.all()) {
+      if (file.path !== path) continue;
+      if (file.object) file.object.setMeta(change(file.object.meta));
+      else file.meta = change(file.meta);
+    }
   }
 
   // --- names ---------------------------------------------------------------------------
@@ -335,10 +382,19 @@ export class Vfs implements FuseOperations {
 
   async unlink(path: string): Promise<void> {
     this.assertWritable();
+    if (isHidden(path)) {
+      // Its last descriptor was released: the staged copies went with the handles.
+      if (!this.hidden.delete(path)) throw new FsError('ENOENT');
+      return;
+    }
     const attrs = await this.current(path);
     if (attrs.kind === 'dir') throw new FsError('EISDIR');
-    // Open descriptors keep working once the object is gone. A file that never reached
-    // the bucket needs no DELETE.
+    await this.remove(path);
+  }
+
+  /** The file goes from the bucket and the namespace; open descriptors keep working. */
+  private async remove(path: string): Promise<void> {
+    // A file that never reached the bucket needs no DELETE.
     const stored = await this.staged.detach(path);
     if (stored) await this.bucket.delete(this.ns.key(path));
     this.handles.markUnlinked(path);
@@ -367,6 +423,8 @@ export class Vfs implements FuseOperations {
   async rename(from: string, to: string, flags: number): Promise<void> {
     this.assertWritable();
     if (flags & RENAME_EXCHANGE) throw new FsError('EINVAL');
+    if (isHidden(to)) return this.hide(from, to);
+    if (isHidden(from)) throw new FsError('EPERM'); // libfuse never renames one back
     assertCreatableName(to);
     const source = await this.current(from);
     const target = await this.exists(to);

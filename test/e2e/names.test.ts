@@ -78,7 +78,8 @@ describe('names', () => {
     expect(listed.sort()).toEqual([...NAMES].sort());
     expect((await readdir(dir)).sort()).toEqual([...NAMES].sort());
     for (const name of NAMES) expect(await runOk('cat', [join(dir, name)])).toBe(content(name));
-    // The keys are the names, as UTF-8, nothing escaped.
+    // The keys are the names, as UTF-8, nothing escaped (in the bucket once fsync returned).
+    await runOk('sync', NAMES.map((name) => join(dir, name)));
     expect((await listKeys(bucket, 'names/')).sort()).toEqual(['names/', ...NAMES.map((n) => `names/${n}`)].sort());
     for (const name of NAMES) expect((await getObjectBytes(bucket, `names/${name}`)).toString()).toBe(content(name));
 
@@ -90,6 +91,7 @@ describe('names', () => {
     expect((await readdir(target)).sort()).toEqual(NAMES.map((n) => `moved ${n}`).sort());
     for (const name of NAMES) expect(await runOk('cat', [join(target, `moved ${name}`)])).toBe(content(name));
     // Only the (now empty) directory's marker is left of the old names.
+    await runOk('sync', NAMES.map((name) => join(target, `moved ${name}`)));
     expect(await listKeys(bucket, 'names/')).toEqual(['names/']);
     const prefix = 'renamed #+%? \u65e5\u672c/';
     expect((await listKeys(bucket, prefix)).sort()).toEqual([prefix, ...NAMES.map((n) => `${prefix}moved ${n}`)].sort());
