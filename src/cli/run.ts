@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { RunningMount } from '../mount.js';
 import { errorLine } from './messages.js';
 import { pidFilePath, removePidFile, writePidFile } from './pidfile.js';
+import { describeLeft, progressLine, removeProgress, writeProgress, type UploadsLeft } from './progress.js';
 
 export interface RunHooks {
   /** The mount is up and the pid file written. */
@@ -36,7 +37,7 @@ export async function runMount(
   hooks: RunHooks = {},
   deps: Partial<RunDeps> = {},
 ): Promise<number> {
-  const stop = watchForStop(deps.events ?? process, log);
+  const stop = watchForStop(deps.events ?? process, log, config.cacheDir);
   const pidFile = deps.pidFile ?? (await pidFilePath(config.mountpoint));
   let pidWritten = false;
 
@@ -66,8 +67,15 @@ export async function runMount(
     hooks.onReady?.();
     const unmountedOutside = await Promise.race([mount.exited.then(() => true), stop.whenRequested.then(() => false)]);
     log.info(unmountedOutside ? 'unmounted from outside; finishing uploads' : 'finishing uploads, then unmounting');
+    // What is left to upload: on this terminal (foreground), and for `s3mount unmount`.
+    const line = config.foreground ? progressLine(process.stderr) : undefined;
+    const progress = (left: UploadsLeft): void => {
+      line?.show(describeLeft(left));
+      if (pidWritten) writeProgress(pidFile, left).catch(() => undefined);
+    };
     // After a signal the mount may be busy, and a lazy unmount cannot fail on that.
-    const clean = await shutdown(mount, !unmountedOutside, log);
+    const clean = await shutdown(mount, !unmountedOutside, log, progress);
+    line?.end();
     return clean && !stop.crashed ? 0 : 1;
   };
 
@@ -75,13 +83,14 @@ export async function runMount(
     return await Promise.race([lifecycle(), stop.whenAborted]);
   } finally {
     stop.dispose();
+    if (pidWritten) await removeProgress(pidFile).catch(() => undefined);
     if (pidWritten) await removePidFile(pidFile).catch((err: unknown) => log.warn(`cannot remove ${pidFile}: ${errorLine(err)}`));
   }
 }
 
-async function shutdown(mount: RunningMount, lazy: boolean, log: Logger): Promise<boolean> {
+async function shutdown(mount: RunningMount, lazy: boolean, log: Logger, progress?: (left: UploadsLeft) => void): Promise<boolean> {
   try {
-    await mount.shutdown({ lazy });
+    await mount.shutdown({ lazy, progress });
     return true;
   } catch (err) {
     log.error(`unmount failed: ${errorLine(err)}`);
@@ -103,7 +112,7 @@ interface StopWatch {
  * The first stop signal or uncaught error asks for a clean stop; a second SIGINT
  * (the impatient Ctrl-C) gives up on the drain.
  */
-function watchForStop(events: EventEmitter, log: Logger): StopWatch {
+function watchForStop(events: EventEmitter, log: Logger, cacheDir: string): StopWatch {
   let request = (): void => {};
   let abort = (_code: number): void => {};
   const whenRequested = new Promise<void>((resolve) => (request = resolve));
@@ -114,7 +123,10 @@ function watchForStop(events: EventEmitter, log: Logger): StopWatch {
     if (!state.requested) {
       log.info(`received ${signal}`);
     } else if (signal === 'SIGINT') {
-      log.warn('second SIGINT: exiting without waiting for pending uploads');
+      log.warn(
+        `second SIGINT: exiting without waiting for pending uploads; they stay in the journal in ${cacheDir}, ` +
+          'and the next mount with this --cache-dir uploads them',
+      );
       abort(ABORT_EXIT_CODE);
     } else {
       log.warn(`${signal}: already unmounting and finishing uploads; press Ctrl-C again to exit at once`);

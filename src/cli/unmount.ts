@@ -5,12 +5,13 @@ import { isMountpoint } from '../fuse/index.js';
 import { errorLine, printMessage } from './messages.js';
 import { canonicalMountpoint } from './paths.js';
 import { isMountProcess, pidFilePath, readPidFile, removePidFile } from './pidfile.js';
+import { describeLeft, progressLine, readProgress } from './progress.js';
 
 const execFileAsync = promisify(execFile);
 
 const POLL_MS = 100;
 const NOTICE_AFTER_MS = 2_000;
-/** Draining a big multipart upload over a slow link takes a while, but not forever. */
+/** Draining takes as long as it takes while it moves; ten minutes without progress is a hang. */
 const WAIT_LIMIT_MS = 10 * 60_000;
 
 /**
@@ -35,14 +36,14 @@ export async function unmountCommand(mountpoint: string): Promise<number> {
     return 1;
   }
   if (pid === undefined || !running) return 0;
-  if (await waitForExit(pid)) {
+  if (await waitForExit(pid, pidFile)) {
     // A mount killed while draining leaves its file behind.
     await removePidFile(pidFile, pid);
     return 0;
   }
   printMessage(
-    `${target} is unmounted, but its mount process (pid ${pid}) is still uploading after ` +
-      `${WAIT_LIMIT_MS / 60_000} minutes; it carries on in the background`,
+    `${target} is unmounted, but its mount process (pid ${pid}) has made no upload progress for ` +
+      `${WAIT_LIMIT_MS / 60_000} minutes; it carries on in the background (its log says why)`,
   );
   return 1;
 }
@@ -63,17 +64,26 @@ async function fusermountUnmount(target: string): Promise<string | undefined> {
   }
 }
 
-async function waitForExit(pid: number): Promise<boolean> {
+/** Polls until the mount process is gone, showing what it has left to upload meanwhile. */
+async function waitForExit(pid: number, pidFile: string): Promise<boolean> {
   const started = Date.now();
-  let noticed = false;
-  while (await isMountProcess(pid)) {
-    const waited = Date.now() - started;
-    if (waited > WAIT_LIMIT_MS) return false;
-    if (!noticed && waited > NOTICE_AFTER_MS) {
-      printMessage('waiting for uploads to finish...');
-      noticed = true;
+  let lastProgressAt = started;
+  let lastText = '';
+  const line = progressLine(process.stderr);
+  try {
+    while (await isMountProcess(pid)) {
+      if (Date.now() - lastProgressAt > WAIT_LIMIT_MS) return false;
+      if (Date.now() - started > NOTICE_AFTER_MS) {
+        const left = await readProgress(pidFile);
+        const text = left ? describeLeft(left) : 'waiting for uploads to finish...';
+        if (text !== lastText) lastProgressAt = Date.now();
+        lastText = text;
+        line.show(text);
+      }
+      await sleep(POLL_MS);
     }
-    await sleep(POLL_MS);
+    return true;
+  } finally {
+    line.end();
   }
-  return true;
 }

@@ -3,7 +3,8 @@ import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../s3/bucket.js';
 import { encodeMeta } from '../s3/metadata.js';
-import type { Journal } from './journal.js';
+import type { Timespec } from '../fs-types.js';
+import type { Journal, RecordedMeta } from './journal.js';
 import { partLayout, partsAreBlocks, type Part } from './part-size.js';
 import type { StagedObject } from './staged-object.js';
 
@@ -26,8 +27,9 @@ interface SentPart {
 interface Session {
   readonly uploadId: string;
   readonly key: string;
-  /** The metadata it was created with: a later change needs a copy after completing. */
-  readonly metadata: Record<string, string>;
+  /** The attributes it was created with: a later change needs a copy after completing. */
+  readonly meta: RecordedMeta;
+  readonly startedAtMs: number;
   readonly journalName: string;
   readonly sent: Map<number, SentPart>;
   readonly sending: Map<number, Promise<void>>;
@@ -35,9 +37,30 @@ interface Session {
   nextStart: number;
 }
 
-function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+function isLater(a: Timespec, b: Timespec): boolean {
+  return a.sec > b.sec || (a.sec === b.sec && a.nsec >= b.nsec);
+}
+
+function timespecOf(ms: number): Timespec {
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
+}
+
+/**
+ * Whether the attributes the streamed upload began with can stand for `current`: the
+ * same, or only an mtime from about the upload's start until now, as writes (and the
+ * kernel's time update at close) make it. The object then keeps the time its upload
+ * began rather than paying a server-side copy of itself; an mtime set back or ahead
+ * (touch -d, tar, rsync) or another change still gets one.
+ */
+function streamedMetaStands(session: Session, current: RecordedMeta): boolean {
+  const { meta } = session;
+  return (
+    meta.mode === current.mode &&
+    meta.uid === current.uid &&
+    meta.gid === current.gid &&
+    isLater(current.mtime, timespecOf(session.startedAtMs - 1000)) &&
+    isLater(timespecOf(Date.now() + 1), current.mtime)
+  );
 }
 
 async function readPart(object: StagedObject, part: Part): Promise<Buffer> {
@@ -70,16 +93,15 @@ export class ObjectWriter {
   }
 
   /**
-   * Called after each write: once a file written front to back has full parts beyond
+   * Called after each write: once a file written from scratch has complete parts beyond
    * the single-PUT size, they start uploading, so that close waits only for the last.
    */
   streamParts(object: StagedObject): void {
-    const end = object.appendEnd;
-    if (end === undefined || end < this.options.singlePutLimit) return;
+    if (object.size < this.options.singlePutLimit || !object.looksComplete(object.blockAt(0))) return;
     const session = this.sessions.get(object) ?? this.openSession(object);
     void session.then((s) => {
       if (!s) return;
-      for (let block = object.blockAt(s.nextStart); block.start + block.size <= end; block = object.blockAt(s.nextStart)) {
+      for (let block = object.blockAt(s.nextStart); object.looksComplete(block); block = object.blockAt(s.nextStart)) {
         s.nextStart = block.start + block.size;
         const sending = this.parts.add(() => this.sendBlock(object, s, block)).catch((err: unknown) => {
           // Not an error of the file yet: the commit sends the part again and reports that.
@@ -92,12 +114,13 @@ export class ObjectWriter {
 
   private openSession(object: StagedObject): Promise<Session | undefined> {
     const key = object.key;
-    const metadata = encodeMeta(object.meta);
+    const meta = object.meta;
+    const startedAtMs = Date.now();
     const opening = (async (): Promise<Session | undefined> => {
       try {
-        const uploadId = await this.bucket.createUpload(key, metadata);
+        const uploadId = await this.bucket.createUpload(key, encodeMeta(meta));
         const journalName = await this.journal.recordUpload(object.id, { key, uploadId });
-        const session: Session = { uploadId, key, metadata, journalName, sent: new Map(), sending: new Map(), nextStart: 0 };
+        const session: Session = { uploadId, key, meta, startedAtMs, journalName, sent: new Map(), sending: new Map(), nextStart: 0 };
         return session;
       } catch (err) {
         this.log.debug(`starting a multipart upload of ${key}: ${String(err)}`);
@@ -196,9 +219,13 @@ export class ObjectWriter {
       const done = await this.bucket.completeUpload(key, current.uploadId, etags as string[]);
       this.sessions.delete(object);
       await this.journal.forgetUpload(current.journalName);
-      // Streamed parts were begun before the last chmod or utimens: put those on now.
-      if (!sameMetadata(current.metadata, metadata)) return (await this.bucket.copy(key, key, { size, metadata })).etag;
-      return done.etag;
+      if (current.meta === object.meta) return done.etag;
+      if (streamedMetaStands(current, object.meta)) {
+        object.meta = { ...object.meta, mtime: current.meta.mtime };
+        return done.etag;
+      }
+      // Streamed parts were begun before a chmod or a time set back: put those on now.
+      return (await this.bucket.copy(key, key, { size, metadata })).etag;
     } catch (err) {
       await this.closeSession(object, true).catch(() => undefined);
       throw err;

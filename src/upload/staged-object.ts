@@ -44,12 +44,6 @@ export class StagedObject {
   uploadedVersion: number;
   /** The version the journal's record describes (0: no record). */
   journaledVersion = 0;
-  /**
-   * End of the writes while they have been strictly sequential from offset 0 (a file
-   * being written front to back, whose full parts can be uploaded early); undefined
-   * once a write went elsewhere.
-   */
-  appendEnd: number | undefined;
 
   private readonly local: Set<number>;
   /** Block -> version of its last change. */
@@ -57,6 +51,14 @@ export class StagedObject {
   /** Blocks changed at or before this version are as in `base`. */
   private baseVersion: number;
   private readonly fetching = new Map<number, Promise<void>>();
+  /**
+   * Bytes written into each block since the content was last new (created, or truncated
+   * to 0), and the end of the furthest write: tell when a block of a file being written
+   * is probably complete, so that it can go up before close. The kernel's writeback
+   * sends pages roughly, not strictly, in order.
+   */
+  private readonly filled = new Map<number, number>();
+  private writtenEnd = 0;
   /** Lowest size since the running commit began (see commitStarted). */
   private lowWater = Infinity;
   /** Resolves when the running commit ends, either way. */
@@ -78,7 +80,6 @@ export class StagedObject {
     this.uploadedVersion = init.clean ? 1 : 0;
     this.baseVersion = 1;
     for (const block of init.dirtyBlocks ?? []) this.changed.set(block, this.version);
-    this.appendEnd = init.base || init.size > 0 ? undefined : 0;
   }
 
   get dirty(): boolean {
@@ -88,6 +89,16 @@ export class StagedObject {
   /** Whether the block differs from the base object (or there is no base to copy from). */
   blockChanged(block: Part): boolean {
     return !this.base || block.start + block.size > this.base.validBytes || (this.changed.get(block.partNumber) ?? 0) > this.baseVersion;
+  }
+
+  /**
+   * Whether the block of a file written from scratch looks complete: as many bytes
+   * written into it as it holds, and writes beyond it. (If not quite, the upload sees
+   * the block changed after it was sent, and sends it again.)
+   */
+  looksComplete(block: Part): boolean {
+    const fresh = !this.base || this.base.validBytes === 0;
+    return fresh && block.start + block.size <= this.writtenEnd && (this.filled.get(block.partNumber) ?? 0) >= block.size;
   }
 
   /** Whether the block changed after `version` (a part read at `version` is out of date). */
@@ -139,12 +150,14 @@ export class StagedObject {
     // A block only partly overwritten needs its other bytes: they are part of what is uploaded.
     await Promise.all(blocks.filter((b) => !this.coveredBy(b, position, end)).map((b) => this.makeLocal(b)));
     await this.file.write(data, position);
-    this.appendEnd = this.appendEnd === position ? end : undefined;
     this.size = Math.max(this.size, end);
+    this.writtenEnd = Math.max(this.writtenEnd, end);
     this.version++;
     for (const block of blocks) {
       this.local.add(block.partNumber);
       this.changed.set(block.partNumber, this.version);
+      const overlap = Math.min(end, block.start + block.size) - Math.max(position, block.start);
+      this.filled.set(block.partNumber, (this.filled.get(block.partNumber) ?? 0) + overlap);
     }
   }
 
@@ -156,7 +169,10 @@ export class StagedObject {
     await this.file.truncate(size);
     this.size = size;
     this.lowWater = Math.min(this.lowWater, size);
-    this.appendEnd = size === 0 ? 0 : undefined;
+    if (size === 0) {
+      this.filled.clear();
+      this.writtenEnd = 0;
+    }
     this.version++;
     for (const block of blocksIn(Math.min(oldSize, size), Math.max(oldSize, size), this.partSize)) {
       this.changed.set(block.partNumber, this.version);

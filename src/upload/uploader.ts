@@ -113,10 +113,8 @@ export class Uploader {
     const report = () => progress?.(this.left());
     const ticker = progress ? setInterval(report, 1000) : undefined;
     try {
-      while (this.pending.size > 0 && !this.abandoned) {
-        report();
-        await once(this.events, 'settled');
-      }
+      if (this.pending.size > 0) report();
+      while (this.pending.size > 0 && !this.abandoned) await once(this.events, 'settled');
     } finally {
       if (ticker) clearInterval(ticker);
     }

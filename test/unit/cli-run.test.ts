@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runMount, type RunHooks } from '../../src/cli/run.js';
+import { waitUntil } from '../support/run.js';
 import type { MountConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import type { RunningMount } from '../../src/mount.js';
@@ -84,7 +85,7 @@ describe('runMount', () => {
     expect(pidAtReady).toBe(`${process.pid}\n`);
     events.emit('SIGTERM', 'SIGTERM');
     await tick();
-    expect(fake.mount.shutdown).toHaveBeenCalledWith({ lazy: true });
+    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true }));
     fake.finishShutdown();
     expect(await done).toBe(0);
     await expect(readFile(pidFile)).rejects.toThrow(/ENOENT/);
@@ -97,7 +98,7 @@ describe('runMount', () => {
     await tick();
     fake.unmountFromOutside();
     await tick();
-    expect(fake.mount.shutdown).toHaveBeenCalledWith({ lazy: false });
+    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: false }));
     fake.finishShutdown();
     expect(await done).toBe(0);
   });
@@ -123,7 +124,7 @@ describe('runMount', () => {
     await tick();
     events.emit('uncaughtException', new Error('boom'));
     await tick();
-    expect(fake.mount.shutdown).toHaveBeenCalledWith({ lazy: true });
+    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true }));
     fake.finishShutdown();
     expect(await done).toBe(1);
     expect(lines.join('')).toMatch(/s3mount error: unexpected error: boom/);
@@ -148,13 +149,14 @@ describe('runMount', () => {
     expect(code).toBe(1);
     expect(onReady).not.toHaveBeenCalled();
     expect(onFailure).toHaveBeenCalledWith('stopped before the mount was ready');
-    expect(fake.mount.shutdown).toHaveBeenCalledWith({ lazy: true });
+    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true }));
   });
 
   it('leaves a pid file that a newer mount has taken over', async () => {
     const fake = fakeMount();
     const done = run(fake.mount);
-    await tick();
+    // Only once this mount's own pid file is in place can a newer mount take it over.
+    await waitUntil('the pid file', async () => (await readFile(pidFile, 'utf8').catch(() => '')) === `${process.pid}\n`, 5_000);
     await writeFile(pidFile, '999999\n');
     fake.unmountFromOutside();
     fake.finishShutdown();
