@@ -236,8 +236,14 @@ export class StagedFiles {
       this.byPath.delete(path);
       await this.uploader.cancel(object);
       stored = object.base?.key === object.key || object.uploadedVersion > 0;
-      if (this.handles.usersOf(object).length > 0) await object.detachFromBase();
-      else await this.journal.forget(object.id, object.file);
+      if (this.handles.usersOf(object).length > 0) {
+        // Kept for its descriptors only: a crash must not bring it back.
+        await this.journal.forgetRecord(object.id);
+        object.journaledVersion = 0;
+        await object.detachFromBase();
+      } else {
+        await this.journal.forget(object.id, object.file);
+      }
     }
     const readers = this.handles.all().filter((f) => f.path === path && !f.unlinked && !f.object);
     if (readers.length > 0) await this.keepForReaders(path, readers);
@@ -276,8 +282,7 @@ export class StagedFiles {
     this.byPath.delete(from);
     this.byPath.set(to, object);
     this.handles.rename(from, to);
-    // The record must name the new key before anything is uploaded to it.
-    if (object.journaledVersion > 0 || object.dirty) await this.uploader.accept(object);
+    await this.rejournal(object);
     await this.settle(object);
   }
 
@@ -300,9 +305,15 @@ export class StagedFiles {
       this.byPath.set(newPath, object);
     }
     for (const [, object] of moved) {
-      await this.uploader.accept(object);
+      await this.rejournal(object);
       await this.settle(object);
     }
+  }
+
+  /** After a move: a record naming the old key must not survive a crash. */
+  private async rejournal(object: StagedObject): Promise<void> {
+    object.journaledVersion = 0;
+    await this.uploader.accept(object);
   }
 
   /** Takes files that recovery could not upload yet: pending here, retried in the background. */
