@@ -61,7 +61,7 @@ export class StagedFiles {
    */
   forReading(path: string): StagedObject | undefined {
     const object = this.byPath.get(path);
-    return object && (object.dirty || this.uploader.isPending(object)) ? object : undefined;
+    return object?.dirty ? object : undefined;
   }
 
   /** Staged files directly in `dir`. */

@@ -5,6 +5,7 @@ import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { runOk } from '../support/run.js';
 import { testEndpoint, testServer } from '../support/s3.js';
 import { expectNothingMounted, forceUnmount, isMounted, mountArgs, runCli, tempDir, trackMountpoint } from './support/cli-mount.js';
 
@@ -52,6 +53,8 @@ describe.runIf(testServer() === 'rgw')('token access keys with a blank secret (C
     mounted.push(dir);
     const body = `written with the token via ${label}\n`;
     await writeFile(join(dir, `${label}.txt`), body);
+    // fsync: the upload, signed with the token, is done when it returns.
+    await runOk('sync', [join(dir, `${label}.txt`)]);
     const got = await tokenClient(token).send(new GetObjectCommand({ Bucket: bucket, Key: `${label}.txt` }));
     expect(await got.Body?.transformToString()).toBe(body);
     expect(await readFile(join(dir, `${label}.txt`), 'utf8')).toBe(body);
