@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -23,7 +22,7 @@ import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
 import { describeEndpoint } from './client.js';
 import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError } from './errors.js';
 import { decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
-import { copyParts, DEFAULT_PART_CONCURRENCY, readExactly, uploadFileParts } from './multipart.js';
+import { copyInParts, DEFAULT_PART_CONCURRENCY, isRetryable, STREAMED_PART_ATTEMPTS, type PartBody } from './multipart.js';
 
 export { normalizeEtag } from './keys.js';
 
@@ -56,13 +55,10 @@ export interface Listing {
 }
 
 export interface BucketOptions {
-  /** Files below this size are uploaded with one PUT (default 8 MiB). */
-  singlePutLimit?: number;
   /** Objects above this size are copied with UploadPartCopy (default 5 GiB, S3's CopyObject limit). */
   multipartCopyThreshold?: number;
 }
 
-export const DEFAULT_SINGLE_PUT_LIMIT = 8 * MiB;
 export const MAX_SINGLE_COPY_SIZE = 5 * 1024 * MiB;
 const DELETE_BATCH = 1000;
 const DELETE_CONCURRENCY = 4;
@@ -77,7 +73,6 @@ const BODY_ATTEMPTS = 3;
  */
 export class Bucket {
   private multiDeleteUnsupported = false;
-  private readonly singlePutLimit: number;
   private readonly multipartCopyThreshold: number;
 
   constructor(
@@ -85,7 +80,6 @@ export class Bucket {
     readonly name: string,
     options: BucketOptions = {},
   ) {
-    this.singlePutLimit = options.singlePutLimit ?? DEFAULT_SINGLE_PUT_LIMIT;
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? MAX_SINGLE_COPY_SIZE;
   }
 
@@ -254,52 +248,6 @@ export class Bucket {
   }
 
   /**
-   * Uploads `size` bytes of a local file as `key`: one PUT below 8 MiB, else a
-   * multipart upload whose parts follow partLayout() and go up `concurrency` at a
-   * time. A failed multipart upload is aborted. Small files are read into memory
-   * rather than streamed so that the SDK can retry the PUT (it never retries a
-   * stream).
-   */
-  async uploadFile(
-    key: string,
-    filePath: string,
-    size: number,
-    metadata: Record<string, string>,
-    options: { partSize?: number; concurrency?: number; contentType?: string } = {},
-  ): Promise<{ etag: string }> {
-    try {
-      const handle = await open(filePath, 'r');
-      try {
-        // A file shorter than promised would leave the server waiting for bytes
-        // that never come; fail before sending anything.
-        const { size: actual } = await handle.stat();
-        if (actual < size) {
-          throw new FsError('EIO', `${filePath} has ${actual} bytes, fewer than the ${size} to upload`);
-        }
-        if (size < this.singlePutLimit) {
-          const body = await readExactly(handle, 0, size);
-          return await this.put(key, body, metadata, options.contentType);
-        }
-        const etag = await uploadFileParts({
-          client: this.client,
-          bucket: this.name,
-          key,
-          handle,
-          metadata,
-          contentType: options.contentType,
-          parts: partLayout(size, options.partSize ?? DEFAULT_PART_SIZE),
-          concurrency: options.concurrency ?? DEFAULT_PART_CONCURRENCY,
-        });
-        return { etag: etag || (await this.etagOf(key)) };
-      } finally {
-        await handle.close();
-      }
-    } catch (err) {
-      throw toFsError(err);
-    }
-  }
-
-  /**
    * Server-side copy. With `metadata` the copy gets exactly that user metadata
    * (REPLACE; give `contentType` too, or it resets to the default), else the
    * source's. Objects above 5 GiB are copied in parts, all from the same source
@@ -336,9 +284,7 @@ export class Bucket {
       // replaced, and pin the source's version with its ETag.
       const source = await this.head(srcKey);
       if (!source) throw new FsError('ENOENT', `S3 NoSuchKey: ${srcKey}`);
-      const etag = await copyParts({
-        client: this.client,
-        bucket: this.name,
+      const etag = await copyInParts(this, {
         key: dstKey,
         sourceKey: srcKey,
         sourceEtag: source.etag || undefined,
@@ -347,7 +293,7 @@ export class Bucket {
         parts: partLayout(source.size, options.partSize ?? DEFAULT_PART_SIZE),
         concurrency: options.concurrency ?? DEFAULT_PART_CONCURRENCY,
       });
-      return { etag: etag || (await this.etagOf(dstKey)) };
+      return { etag };
     } catch (err) {
       throw toFsError(err);
     }
@@ -355,9 +301,11 @@ export class Bucket {
 
   // --- multipart uploads driven step by step (the write-back uploader streams parts) ---
 
-  async createUpload(key: string, metadata: Record<string, string>): Promise<string> {
+  async createUpload(key: string, metadata: Record<string, string>, contentType?: string): Promise<string> {
     try {
-      const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, Metadata: metadata }));
+      const out = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, Metadata: metadata, ContentType: contentType }),
+      );
       if (!out.UploadId) throw new FsError('EIO', 'S3 CreateMultipartUpload answered no UploadId');
       return out.UploadId;
     } catch (err) {
@@ -365,24 +313,33 @@ export class Bucket {
     }
   }
 
-  /** Sends one part from memory (so that the SDK can retry it); answers its ETag. */
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
-    try {
-      const out = await this.client.send(
-        new UploadPartCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
-      );
-      if (!out.ETag) throw new FsError('EIO', `S3 answered no ETag for part ${partNumber}`);
-      return out.ETag;
-    } catch (err) {
-      throw toFsError(err);
+  /**
+   * Sends one part and answers its ETag. A body in memory the SDK retries; a streamed
+   * one (see BUFFERED_PART_LIMIT) is opened again for each of our own attempts.
+   */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: PartBody): Promise<string> {
+    const input = { Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber };
+    for (let attempt = 1; ; attempt++) {
+      const stream = Buffer.isBuffer(body) ? undefined : body.open();
+      const payload = Buffer.isBuffer(body) ? { Body: body, ContentLength: body.length } : { Body: stream, ContentLength: body.size };
+      try {
+        const out = await this.client.send(new UploadPartCommand({ ...input, ...payload }));
+        if (!out.ETag) throw new FsError('EIO', `S3 answered no ETag for part ${partNumber}`);
+        return out.ETag;
+      } catch (err) {
+        if (!stream || attempt >= STREAMED_PART_ATTEMPTS || !isRetryable(err)) throw toFsError(err);
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      } finally {
+        stream?.destroy();
+      }
     }
   }
 
   /**
-   * Copies bytes [start, end) of `sourceKey`, as it is at `sourceEtag` (else ESTALE), as
-   * one part. ENOSYS when the server has no UploadPartCopy.
+   * Copies bytes [start, end) of `source.key`, as it is at `source.etag` if given (else
+   * ESTALE), as one part. ENOSYS when the server has no UploadPartCopy.
    */
-  async copyPart(key: string, uploadId: string, partNumber: number, source: { key: string; etag: string; start: number; end: number }): Promise<string> {
+  async copyPart(key: string, uploadId: string, partNumber: number, source: { key: string; etag?: string; start: number; end: number }): Promise<string> {
     try {
       const out = await this.client.send(
         new UploadPartCopyCommand({
@@ -392,7 +349,7 @@ export class Bucket {
           PartNumber: partNumber,
           CopySource: encodeCopySource(this.name, source.key),
           CopySourceRange: `bytes=${source.start}-${source.end - 1}`,
-          CopySourceIfMatch: quoteEtag(source.etag),
+          CopySourceIfMatch: source.etag === undefined ? undefined : quoteEtag(source.etag),
         }),
       );
       const etag = out.CopyPartResult?.ETag;

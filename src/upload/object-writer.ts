@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../s3/bucket.js';
+import { BUFFERED_PART_LIMIT, type PartBody } from '../s3/multipart.js';
 import { encodeMeta } from '../s3/metadata.js';
 import type { Timespec } from '../fs-types.js';
 import type { Journal, RecordedMeta } from './journal.js';
@@ -61,6 +62,12 @@ function streamedMetaStands(session: Session, current: RecordedMeta): boolean {
     isLater(current.mtime, timespecOf(session.startedAtMs - 1000)) &&
     isLater(timespecOf(Date.now() + 1), current.mtime)
   );
+}
+
+/** What uploadPart sends: the bytes in memory, or for big parts a stream of the file. */
+async function partBody(object: StagedObject, part: Part): Promise<PartBody> {
+  if (part.size <= BUFFERED_PART_LIMIT) return readPart(object, part);
+  return { size: part.size, open: () => object.file.stream(part.start, part.size) };
 }
 
 async function readPart(object: StagedObject, part: Part): Promise<Buffer> {
@@ -134,7 +141,7 @@ export class ObjectWriter {
 
   private async sendBlock(object: StagedObject, session: Session, block: Part): Promise<void> {
     const version = object.version;
-    const etag = await this.bucket.uploadPart(session.key, session.uploadId, block.partNumber, await readPart(object, block));
+    const etag = await this.bucket.uploadPart(session.key, session.uploadId, block.partNumber, await partBody(object, block));
     session.sent.set(block.partNumber, { etag, version, start: block.start, size: block.size });
   }
 
@@ -269,7 +276,7 @@ export class ObjectWriter {
     if (asBlocks) await object.makeLocal(part);
     counts.sent++;
     const version = object.version;
-    const etag = await this.bucket.uploadPart(session.key, session.uploadId, part.partNumber, await readPart(object, part));
+    const etag = await this.bucket.uploadPart(session.key, session.uploadId, part.partNumber, await partBody(object, part));
     session.sent.set(part.partNumber, { etag, version, start: part.start, size: part.size });
     return etag;
   }

@@ -1,4 +1,8 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { FsError } from '../errors.js';
+
+const STREAM_CHUNK = 1024 * 1024;
 
 /** One local data file: positional reads and writes, never blocking the event loop. */
 export class StagedFile {
@@ -34,6 +38,26 @@ export class StagedFile {
       filled += bytesRead;
     }
     return filled;
+  }
+
+  /**
+   * Bytes [start, start + size) as a stream, read at explicit positions: parts in
+   * parallel share the handle, and destroying the stream leaves the file open.
+   */
+  stream(start: number, size: number): Readable {
+    const handle = this.handle;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      const end = start + size;
+      for (let offset = start; offset < end; ) {
+        const length = Math.min(STREAM_CHUNK, end - offset);
+        const buffer = Buffer.allocUnsafe(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, offset);
+        if (bytesRead === 0) throw new FsError('EIO', `staged file ended at byte ${offset}, expected ${end}`);
+        offset += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
   }
 
   async truncate(size: number): Promise<void> {

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -313,65 +314,49 @@ describe('list, listAll, hasAnyUnder', () => {
   });
 });
 
-describe('uploadFile', () => {
-  async function localFile(label: string, size: number): Promise<{ path: string; data: Buffer }> {
-    const data = randomBytes(size);
-    const path = join(workDir, label);
-    await writeFile(path, data);
-    return { path, data };
-  }
-
-  it('uploads a small file with one PUT', { timeout: 10_000 }, async () => {
-    const { path, data } = await localFile('small', 1234);
-    const { etag } = await bucket.uploadFile('up/small', path, data.length, { mtime: '5' });
-    expect(normalizeEtag(etag)).toBe(md5(data));
-    expect((await getObjectBytes(name, 'up/small')).equals(data)).toBe(true);
-    expect((await headObject(name, 'up/small'))?.Metadata).toEqual({ mtime: '5' });
-  });
-
-  it('uploads an empty file', { timeout: 10_000 }, async () => {
-    const { path } = await localFile('empty', 0);
-    await bucket.uploadFile('up/empty', path, 0, {});
-    expect((await headObject(name, 'up/empty'))?.ContentLength).toBe(0);
-  });
-
-  it('uploads 20 MiB in 5 MiB parts', { timeout: 60_000 }, async () => {
-    const { path, data } = await localFile('twenty', 20 * MiB);
-    const { etag } = await bucket.uploadFile('up/twenty', path, data.length, { mtime: '7', mode: '33188' }, {
-      partSize: 5 * MiB,
-    });
+describe('multipart upload, step by step', () => {
+  it('sends parts from memory and streamed, and completes with exactly those', { timeout: 60_000 }, async () => {
+    const first = randomBytes(5 * MiB);
+    // Above BUFFERED_PART_LIMIT (16 MiB): sent as a stream, opened once per attempt.
+    const second = randomBytes(17 * MiB + 3);
+    const uploadId = await bucket.createUpload('up/parts', { mtime: '7', mode: '33188' });
+    let opened = 0;
+    const etags = [
+      await bucket.uploadPart('up/parts', uploadId, 1, first),
+      await bucket.uploadPart('up/parts', uploadId, 2, {
+        size: second.length,
+        open: () => {
+          opened++;
+          return Readable.from([second.subarray(0, 7 * MiB), second.subarray(7 * MiB)]);
+        },
+      }),
+    ];
+    const { etag } = await bucket.completeUpload('up/parts', uploadId, etags);
     expect(etag).not.toBe('');
-    expect(md5(await getObjectBytes(name, 'up/twenty'))).toBe(md5(data));
-    const head = await headObject(name, 'up/twenty');
-    expect(head?.ContentLength).toBe(20 * MiB);
-    expect(head?.Metadata).toEqual({ mtime: '7', mode: '33188' });
+    expect(opened).toBe(1);
+    expect(md5(await getObjectBytes(name, 'up/parts'))).toBe(md5(Buffer.concat([first, second])));
+    expect((await headObject(name, 'up/parts'))?.Metadata).toEqual({ mtime: '7', mode: '33188' });
   });
 
-  it('streams parts too large to hold in memory', { timeout: 60_000 }, async () => {
-    // 20 MiB parts are above BUFFERED_PART_LIMIT (16 MiB): they are streamed from the file.
-    const { path, data } = await localFile('forty', 40 * MiB + 5);
-    await bucket.uploadFile('up/forty', path, data.length, {}, { partSize: 20 * MiB, concurrency: 2 });
-    expect(md5(await getObjectBytes(name, 'up/forty'))).toBe(md5(data));
-  });
-
-  it('uploads only the first `size` bytes of the file', { timeout: 10_000 }, async () => {
-    const { path, data } = await localFile('longer', 5000);
-    await bucket.uploadFile('up/prefix', path, 1000, {});
-    expect((await getObjectBytes(name, 'up/prefix')).equals(data.subarray(0, 1000))).toBe(true);
-  });
-
-  it('fails before sending anything when the file is shorter than the size', { timeout: 10_000 }, async () => {
-    const { path } = await localFile('short', 100);
-    await expectFsError(bucket.uploadFile('up/short', path, 200, {}), 'EIO');
-    expect(await headObject(name, 'up/short')).toBeUndefined();
-  });
-
-  it('aborts a multipart upload whose part cannot be read', { timeout: 10_000 }, async () => {
-    // A directory opens, has a size, and fails every read (EISDIR): the upload is
-    // created, its first part fails, and nothing may appear under the key.
-    const always = new Bucket(testClient(), name, { singlePutLimit: 1 });
-    await expectFsError(always.uploadFile('up/aborted', workDir, 10, {}), 'EIO');
+  it('aborts, and an upload already gone counts as aborted', { timeout: 10_000 }, async () => {
+    const uploadId = await bucket.createUpload('up/aborted', {});
+    await bucket.uploadPart('up/aborted', uploadId, 1, randomBytes(1000));
+    await bucket.abortUpload('up/aborted', uploadId);
+    await expect(bucket.abortUpload('up/aborted', uploadId)).resolves.toBeUndefined();
     expect(await headObject(name, 'up/aborted')).toBeUndefined();
+  });
+
+  it('copies a part only from the version it names (ESTALE otherwise)', { timeout: 30_000 }, async () => {
+    const source = randomBytes(6 * MiB);
+    const sourceEtag = await putObject(name, 'up/copy-source', source);
+    const uploadId = await bucket.createUpload('up/copied', {});
+    const etag = await bucket.copyPart('up/copied', uploadId, 1, { key: 'up/copy-source', etag: sourceEtag, start: 0, end: 5 * MiB });
+    await expectFsError(
+      bucket.copyPart('up/copied', uploadId, 2, { key: 'up/copy-source', etag: '"0123456789abcdef0123456789abcdef"', start: 5 * MiB, end: 6 * MiB }),
+      'ESTALE',
+    );
+    await bucket.completeUpload('up/copied', uploadId, [etag]);
+    expect(md5(await getObjectBytes(name, 'up/copied'))).toBe(md5(source.subarray(0, 5 * MiB)));
   });
 });
 

@@ -216,6 +216,25 @@ describe('streaming a file written front to back', () => {
   });
 });
 
+describe('parts too large to hold in memory', () => {
+  it('streams parts above 16 MiB from the staged file', { timeout: 120_000 }, async () => {
+    const key = `big-parts/${randomBytes(4).toString('hex')}`;
+    const data = randomBytes(41 * MiB + 5);
+    const { id, file } = await journal.newDataFile();
+    const object = new StagedObject({ id, file, key, size: 0, meta: META, partSize: 20 * MiB }, bucket);
+    await object.write(data, 0);
+    const uploadPart = vi.spyOn(bucket, 'uploadPart');
+    await writer.commit(object);
+    const bodies = uploadPart.mock.calls.map(([, , n, body]) => [n, Buffer.isBuffer(body) ? 'memory' : `stream of ${body.size}`]);
+    expect(bodies.sort()).toEqual([
+      [1, `stream of ${20 * MiB}`],
+      [2, `stream of ${20 * MiB}`],
+      [3, 'memory'],
+    ]);
+    expect(md5(await getObjectBytes(bucketName, key))).toBe(md5(data));
+  });
+});
+
 describe('changing an existing object', () => {
   it('fetches only the block a write touches and copies the 7 other parts server-side', { timeout: 180_000 }, async () => {
     const key = 'base/64m.bin';
@@ -231,7 +250,7 @@ describe('changing an existing object', () => {
     await writer.commit(object);
 
     expect(spies.getRange).toHaveBeenCalledTimes(1);
-    expect(uploadPart.mock.calls.map(([, , n, body]) => [n, body.length])).toEqual([[4, PART]]);
+    expect(uploadPart.mock.calls.map(([, , n, body]) => [n, Buffer.isBuffer(body) ? body.length : body.size])).toEqual([[4, PART]]);
     const copies = spies.copyPart.mock.calls.map(([, , n, source]) => [n, source]).sort((a, b) => Number(a[0]) - Number(b[0]));
     expect(copies).toEqual(
       [1, 2, 3, 5, 6, 7, 8].map((n) => [n, { key, etag, start: (n - 1) * PART, end: n * PART }]),
