@@ -61,6 +61,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     journal,
     writer,
     concurrency: config.uploadConcurrency,
+    readOnly: config.readOnly,
     log,
   });
   const vfs = new Vfs(bucket, { journal, writer }, config, log);

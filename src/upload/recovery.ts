@@ -16,6 +16,8 @@ export interface RecoveryContext {
   journal: Journal;
   writer: ObjectWriter;
   concurrency: number;
+  /** A read-only mount leaves the journals for the next read-write one. */
+  readOnly: boolean;
   log: Logger;
 }
 
@@ -35,6 +37,10 @@ export async function recoverJournals(context: RecoveryContext): Promise<StagedO
     return [];
   }
   const bytes = entries.reduce((sum, e) => sum + e.record.size, 0);
+  if (context.readOnly) {
+    log.warn(`${entries.length} file(s), ${bytes} bytes, that an earlier mount left in the journal in ${context.cacheDir} wait for the next read-write mount`);
+    return [];
+  }
   log.warn(`recovering ${entries.length} file(s), ${bytes} bytes, that an earlier mount left in the journal in ${context.cacheDir}`);
 
   for (const upload of uploads) {

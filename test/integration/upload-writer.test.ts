@@ -373,7 +373,15 @@ describe('recovery', () => {
     // This mount's journal lives next to it, under the same identity.
     const live = await Journal.create(cacheDir, identity);
     const spies = spyAll();
-    const leftovers = await recoverJournals({ cacheDir, identity, bucket, journal: live, writer, concurrency: 2, log: createLogger('debug', (l) => logs.push(l)) });
+    const context = { cacheDir, identity, bucket, journal: live, writer, concurrency: 2, log: createLogger('debug', (l) => logs.push(l)) };
+
+    // A read-only mount leaves the journal alone, and says so.
+    expect(await recoverJournals({ ...context, readOnly: true })).toEqual([]);
+    expect(await headObject(bucketName, key)).toBeUndefined();
+    expect(await readdir(deadDir)).toContain('1.json');
+    expect(logs.some((l) => /1 file\(s\), \d+ bytes, .* wait for the next read-write mount/.test(l))).toBe(true);
+
+    const leftovers = await recoverJournals({ ...context, readOnly: false });
 
     expect(leftovers).toEqual([]);
     expect(md5(await getObjectBytes(bucketName, key))).toBe(md5(data));
