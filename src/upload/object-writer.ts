@@ -88,7 +88,9 @@ export class ObjectWriter {
   private readonly parts: PQueue;
   private copyUnsupported = false;
   /** Sessions in progress, for the object they belong to. */
-  private readonly sessions = new WeakMap<StagedObject, Promise<Session | undefined>>();
+  private readonly sessions = new WeakMap<StagedObject, Promise<Session>>();
+  /** Objects whose streaming could not start: they go up at commit, not at every write. */
+  private readonly notStreaming = new WeakSet<StagedObject>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -104,10 +106,9 @@ export class ObjectWriter {
    * the single-PUT size, they start uploading, so that close waits only for the last.
    */
   streamParts(object: StagedObject): void {
-    if (object.size < this.options.singlePutLimit || !object.looksComplete(object.blockAt(0))) return;
+    if (object.size < this.options.singlePutLimit || this.notStreaming.has(object) || !object.looksComplete(object.blockAt(0))) return;
     const session = this.sessions.get(object) ?? this.openSession(object);
-    void session.then((s) => {
-      if (!s) return;
+    session.then((s) => {
       for (let block = object.blockAt(s.nextStart); object.looksComplete(block); block = object.blockAt(s.nextStart)) {
         s.nextStart = block.start + block.size;
         const sending = this.parts.add(() => this.sendBlock(object, s, block)).catch((err: unknown) => {
@@ -116,26 +117,27 @@ export class ObjectWriter {
         });
         s.sending.set(block.partNumber, sending);
       }
+    }, (err: unknown) => {
+      // Not an error of the file yet: the commit starts its own upload and reports that.
+      this.log.debug(`starting a multipart upload of ${object.key}: ${String(err)}`);
+      this.notStreaming.add(object);
     });
   }
 
-  private openSession(object: StagedObject): Promise<Session | undefined> {
+  private openSession(object: StagedObject): Promise<Session> {
     const key = object.key;
     const meta = object.meta;
     const startedAtMs = Date.now();
-    const opening = (async (): Promise<Session | undefined> => {
-      try {
-        const uploadId = await this.bucket.createUpload(key, encodeMeta(meta));
-        const journalName = await this.journal.recordUpload(object.id, { key, uploadId });
-        const session: Session = { uploadId, key, meta, startedAtMs, journalName, sent: new Map(), sending: new Map(), nextStart: 0 };
-        return session;
-      } catch (err) {
-        this.log.debug(`starting a multipart upload of ${key}: ${String(err)}`);
-        this.sessions.delete(object);
-        return undefined;
-      }
+    const opening = (async (): Promise<Session> => {
+      const uploadId = await this.bucket.createUpload(key, encodeMeta(meta));
+      const journalName = await this.journal.recordUpload(object.id, { key, uploadId });
+      return { uploadId, key, meta, startedAtMs, journalName, sent: new Map(), sending: new Map(), nextStart: 0 };
     })();
     this.sessions.set(object, opening);
+    // A session that could not start is forgotten: the next attempt starts anew.
+    opening.catch(() => {
+      if (this.sessions.get(object) === opening) this.sessions.delete(object);
+    });
     return opening;
   }
 
@@ -146,7 +148,7 @@ export class ObjectWriter {
   }
 
   private async closeSession(object: StagedObject, abort: boolean): Promise<void> {
-    const session = await this.sessions.get(object);
+    const session = await this.sessions.get(object)?.catch(() => undefined);
     this.sessions.delete(object);
     if (!session) return;
     await Promise.all(session.sending.values());
@@ -210,14 +212,12 @@ export class ObjectWriter {
     counts: Record<'streamed' | 'copied' | 'sent', number>,
   ): Promise<string> {
     const asBlocks = partsAreBlocks(size, object.partSize);
-    let session = await this.sessions.get(object);
+    let session = await this.sessions.get(object)?.catch(() => undefined);
     if (session && (session.key !== key || !asBlocks)) {
       await this.discard(object);
       session = undefined;
     }
-    session ??= await this.openSession(object);
-    if (!session) throw new FsError('EIO', `could not start a multipart upload of ${key}`);
-    const current = session;
+    const current = session ?? (await this.openSession(object));
     // Parts that are no blocks (only for objects beyond the schedule) are sent from local bytes.
     if (!asBlocks) await object.makeAllLocal();
     try {
