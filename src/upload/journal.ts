@@ -94,7 +94,7 @@ export class Journal {
 
   /** Makes the entry durable: the record is in place only once the data is synced too. */
   async commit(id: string, file: StagedFile, record: JournalRecord): Promise<void> {
-    await this.writeAtomically(`${id}.json`, record, file);
+    await this.writeAtomically(`${id}.json`, record, { data: file, durable: true });
   }
 
   /** The file is in the bucket as it is: no record needed (the data may still be open). */
@@ -111,7 +111,7 @@ export class Journal {
   /** Notes a multipart upload begun for entry `id`; answers the name to forget it by. */
   async recordUpload(id: string, upload: UploadRecord): Promise<string> {
     const name = `${id}.${++this.counter}.upload.json`;
-    await this.writeAtomically(name, upload);
+    await this.writeAtomically(name, upload, { durable: true });
     return name;
   }
 
@@ -138,15 +138,24 @@ export class Journal {
     return tracked;
   }
 
-  /** Replaces `name` with `content` atomically and durably; with `data` synced first. */
-  private writeAtomically(name: string, content: unknown, data?: StagedFile): Promise<void> {
+  /**
+   * A new record for an entry whose data did not change (a chmod, utimens or truncate by
+   * path): atomic, so it survives the process being killed, but not fsync'ed, as such a
+   * change on a local disk is not durable before an fsync either.
+   */
+  async update(id: string, record: JournalRecord): Promise<void> {
+    await this.writeAtomically(`${id}.json`, record, { durable: false });
+  }
+
+  /** Replaces `name` with `content` atomically, and durably if asked, with `data` synced first. */
+  private writeAtomically(name: string, content: unknown, options: { data?: StagedFile; durable: boolean }): Promise<void> {
     const text = JSON.stringify(content);
     return this.inOrder(name, async () => {
       const tmp = join(this.dir, `${name}.tmp`);
       // In parallel: the rename is what makes the record count, and it waits for both.
-      await Promise.all([data?.sync(), writeFile(tmp, text, { mode: 0o600, flush: true })]);
+      await Promise.all([options.data?.sync(), writeFile(tmp, text, { mode: 0o600, flush: options.durable })]);
       await rename(tmp, join(this.dir, name));
-      await this.dirHandle.sync();
+      if (options.durable) await this.dirHandle.sync();
     });
   }
 }

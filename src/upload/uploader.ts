@@ -66,6 +66,18 @@ export class Uploader {
     object.journaledVersion = version;
   }
 
+  /**
+   * Records a change that came without a close (chmod, utimens, truncate by path). The
+   * data of a file already accepted needs no new fsync; one never accepted does.
+   */
+  async note(object: StagedObject): Promise<void> {
+    if (object.journaledVersion === 0) return this.accept(object);
+    if (object.journaledVersion === object.version || !object.dirty) return;
+    const version = object.version;
+    await this.journal.update(object.id, object.toRecord());
+    object.journaledVersion = version;
+  }
+
   /** Queues an accepted object for a background upload. */
   schedule(object: StagedObject): void {
     if (this.pending.has(object) || this.abandoned) return;

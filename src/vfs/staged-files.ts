@@ -147,9 +147,11 @@ export class StagedFiles {
    * journaled at once (a killed mount keeps tar's modes and times), then uploaded, in
    * the background unless --write-mode=sync.
    */
-  async changedByPath(object: StagedObject): Promise<void> {
+  async changedByPath(object: StagedObject, dataChanged: boolean): Promise<void> {
     if (this.hasWriters(object)) return; // the writers' close takes care of it
-    await this.acceptOrEio(object);
+    // New bytes (a truncate) are fsync'ed; new attributes alone need not be.
+    if (dataChanged) await this.acceptOrEio(object);
+    else await this.uploader.note(object);
     if (this.options.writeMode === 'sync') {
       try {
         await this.uploader.uploadNow(object);

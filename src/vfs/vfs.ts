@@ -285,7 +285,7 @@ export class Vfs implements FuseOperations {
     if (attrs.kind === 'dir') throw new FsError('EISDIR');
     const object = await this.staged.stage(path, attrs);
     await this.resize(object, size);
-    await this.staged.changedByPath(object);
+    await this.staged.changedByPath(object, true);
   }
 
   // --- attributes kept as object metadata -----------------------------------------------
@@ -324,7 +324,7 @@ export class Vfs implements FuseOperations {
       const object = await this.staged.stage(path, attrs);
       object.setMeta(change(object.meta));
       this.attrs.set(path, stagedAttrs(object));
-      await this.staged.changedByPath(object);
+      await this.staged.changedByPath(object, false);
       return;
     }
     const meta = change(metaOf(attrs));
