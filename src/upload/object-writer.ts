@@ -164,6 +164,11 @@ export class ObjectWriter {
     await this.journal.forgetUpload(session.journalName);
   }
 
+  /** Whether parts of the object are being streamed into a multipart upload. */
+  isStreaming(object: StagedObject): boolean {
+    return this.sessions.has(object);
+  }
+
   /** Drops the streamed parts (the file moved or went away). */
   discard(object: StagedObject): Promise<void> {
     return this.closeSession(object, true);

@@ -271,6 +271,13 @@ export class StagedFiles {
    * unchanged parts will be taken from) and the old key deleted.
    */
   async move(from: string, to: string, object: StagedObject): Promise<void> {
+    // A big file whose parts went up while it was written (rsync's temporary file, say):
+    // finishing that upload and copying it server-side beats sending it all again.
+    if (object.dirty && this.writer.isStreaming(object)) {
+      await this.uploader.uploadNow(object).catch((err: unknown) => {
+        this.log.warn(`upload of ${object.key} before its rename failed (${String(err)}); it is sent again under the new name`);
+      });
+    }
     await this.uploader.cancel(object);
     const fromKey = this.ns.key(from);
     const toKey = this.ns.key(to);

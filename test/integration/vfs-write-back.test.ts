@@ -186,6 +186,23 @@ describe('--write-mode=async', () => {
   });
 });
 
+describe('renaming a big file whose parts were streamed', () => {
+  it('finishes its upload and copies it server-side instead of sending it again', { timeout: 120_000 }, async () => {
+    t = await createTestVfs(bucket, { writeMode: 'async' });
+    const data = randomBytes(20 * MiB + 3);
+    const uploadPart = vi.spyOn(t.bucket, 'uploadPart');
+    const copy = vi.spyOn(t.bucket, 'copy');
+    // Written front to back, closed, then renamed at once (rsync's temporary file).
+    await writeFile(t.vfs, '/.tmp-big', data);
+    await t.vfs.rename('/.tmp-big', '/big', 0);
+    await t.vfs.drain();
+    expect(uploadPart.mock.calls.map(([key, , n]) => `${key}#${n}`).sort()).toEqual(['.tmp-big#1', '.tmp-big#2', '.tmp-big#3']);
+    expect(copy.mock.calls.map(([from, to]) => `${from} -> ${to}`)).toEqual(['.tmp-big -> big']);
+    expect(md5(await getObjectBytes(bucket, 'big'))).toBe(md5(data));
+    expect(await listKeys(bucket, '')).toEqual(['big']);
+  });
+});
+
 describe("libfuse's hidden names (.fuse_hidden…) for files unlinked while open", () => {
   const HIDDEN = '/dir/.fuse_hidden0000000a00000003';
 
