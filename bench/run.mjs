@@ -8,6 +8,11 @@
 //   --bandwidth MBPS    per-connection bandwidth cap in MB/s (10^6 bytes), each direction (default: none)
 //   --only write|read   one section (default: both; the read section is empty until issue #6)
 //   --quick             small sizes: a smoke check that runs in well under a minute
+//   --big               also the opt-in write workload "6 GiB write and rename": dd bs=1M of a
+//                       6 GiB file into the mount, mv to another name, until durable; against
+//                       the raw SDK's multipart upload + multipart copy + delete. s3mount only,
+//                       several minutes, skipped when less than 30 GiB is free under the temp
+//                       dir; not shrunk by --quick
 //   --peers             also run s3fs and rclone mount when installed
 //   --install-peers     apt-get install the missing peers first (implies --peers)
 //   --json FILE         also write the results as JSON
@@ -48,6 +53,7 @@ try {
       bandwidth: { type: 'string', default: '0' },
       only: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      big: { type: 'boolean', default: false },
       peers: { type: 'boolean', default: false },
       'install-peers': { type: 'boolean', default: false },
       json: { type: 'string' },
@@ -62,7 +68,7 @@ try {
 const opts = parsed.values;
 if (opts.help) {
   process.stdout.write(
-    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--quick] [--peers] [--install-peers] [--json FILE] [--s3mount-args="OPTIONS"]\n',
+    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--quick] [--big] [--peers] [--install-peers] [--json FILE] [--s3mount-args="OPTIONS"]\n',
   );
   process.exit(0);
 }
@@ -72,6 +78,7 @@ if (!Number.isFinite(latencyMs) || latencyMs < 0) fatal(`--latency must be a num
 if (!Number.isFinite(bandwidthMBps) || bandwidthMBps < 0) fatal(`--bandwidth must be MB/s, not ${opts.bandwidth}`);
 if (opts.only && !['write', 'read'].includes(opts.only)) fatal('--only takes write or read');
 const wantPeers = opts.peers || opts['install-peers'];
+if (opts.big && opts.only === 'read') fatal('--big is a write workload: it does not go with --only read');
 
 function fatal(msg) {
   process.stderr.write(`bench: ${msg}\n`);
@@ -158,6 +165,7 @@ try {
     workDir,
     dataDir,
     quick: opts.quick,
+    big: opts.big,
     sizes: writeSizes(opts.quick),
     readSizes: readSizes(opts.quick),
     proxy,
@@ -185,15 +193,22 @@ try {
     }
     for (const w of workloads) {
       if (interrupted) break;
+      if (w.when && !w.when(ctx)) continue;
       const title = w.title(ctx);
       say(`\n${section}: ${title}`);
+      const skipped = w.skip ? await w.skip(ctx) : undefined;
+      if (skipped) {
+        rows.push({ section, workload: title, rate: w.rate, tool: 'all', skipped });
+        say(`  skipped: ${skipped}`);
+        continue;
+      }
       const data = await w.prepare(ctx);
       const bucketFor = async (label) => (w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}`));
       let raw;
       try {
         raw = await w.raw(ctx, data, await bucketFor('raw'));
         rows.push({ section, workload: title, rate: w.rate, tool: 'raw SDK', ...raw });
-        say(`  raw SDK: ${raw.seconds.toFixed(2)} s${raw.problems.length ? ` FAILED: ${raw.problems[0]}` : ''}`);
+        say(`  raw SDK: ${raw.seconds.toFixed(2)} s${raw.note ? ` (${raw.note})` : ''}${raw.problems.length ? ` FAILED: ${raw.problems[0]}` : ''}`);
       } catch (err) {
         failed = true;
         rows.push({ section, workload: title, rate: w.rate, tool: 'raw SDK', error: err.message });
@@ -208,7 +223,7 @@ try {
           if (raw && !raw.problems.length) row.ratio = raw.seconds / r.seconds;
           if (r.problems.length) failed = true;
           rows.push(row);
-          say(`  ${label}: ${r.seconds.toFixed(2)} s${r.problems.length ? ` FAILED: ${r.problems.length} wrong, e.g. ${r.problems[0]}` : ''}`);
+          say(`  ${label}: ${r.seconds.toFixed(2)} s${r.note ? ` (${r.note})` : ''}${r.problems.length ? ` FAILED: ${r.problems.length} wrong, e.g. ${r.problems[0]}` : ''}`);
         } catch (err) {
           failed = true;
           rows.push({ section, workload: title, rate: w.rate, tool: label, error: err.message });
@@ -228,14 +243,15 @@ try {
 // ── the table ────────────────────────────────────────────────────────────────────────
 const MiB = 1024 * 1024;
 function rateText(r) {
-  if (r.error || r.seconds === undefined) return '';
+  if (r.error || r.skipped || r.seconds === undefined) return '';
   const mibs = r.bytes / MiB / r.seconds;
   if (r.rate === 'bytes') return `${mibs.toFixed(1)} MiB/s`;
   return `${(r.files / r.seconds).toFixed(1)} files/s, ${mibs.toFixed(1)} MiB/s`;
 }
 function countsText(r) {
+  if (r.skipped) return `skipped: ${r.skipped}`;
   if (r.error) return `FAILED: ${r.error.split('\n')[0]}`;
-  const s = `${formatCounts(r.counts)}; up ${(r.counts.bytesUp / MiB).toFixed(1)} MiB`;
+  const s = `${r.note ? `(${r.note}) ` : ''}${formatCounts(r.counts)}; up ${(r.counts.bytesUp / MiB).toFixed(1)} MiB`;
   return r.problems.length ? `FAILED (${r.problems.length} objects wrong, e.g. ${r.problems[0]}); ${s}` : s;
 }
 const header = ['workload', 'tool', 'seconds', 'cmd returned', 'rate', 'vs raw', 'requests through the proxy'];
@@ -245,7 +261,7 @@ const table = rows.map((r) => [
   r.seconds !== undefined ? r.seconds.toFixed(2) : '-',
   r.returnedSeconds !== undefined ? r.returnedSeconds.toFixed(2) : '',
   rateText(r),
-  r.tool === 'raw SDK' && !r.error && !r.problems.length ? '1.00' : r.ratio !== undefined ? r.ratio.toFixed(2) : '-',
+  r.tool === 'raw SDK' && !r.error && !r.skipped && !r.problems.length ? '1.00' : r.ratio !== undefined ? r.ratio.toFixed(2) : '-',
   countsText(r),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));

@@ -1,12 +1,12 @@
 // Data sets for the workloads, generated locally (outside any timing) in the run's
 // work directory: trees of files with a tarball of each, and single large files.
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Deterministic sizes from a seed (mulberry32), so that every run writes the same tree. */
-function prng(seed) {
+export function prng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -65,4 +65,49 @@ export async function makeBigFile(dataDir, name, sizeBytes) {
     await fh.close();
   }
   return { path, size: sizeBytes, md5: hash.digest('hex') };
+}
+
+/**
+ * A file of `sizeBytes` pseudo-random bytes from a fast generator (the AES-128-CTR
+ * keystream of a fixed key: every 16-byte block differs, at several hundred MB/s, where
+ * randomBytes() would take minutes for gigabytes). Resolves with { path, size, md5 }.
+ */
+export async function makeFastFile(dataDir, name, sizeBytes, { seed = 1 } = {}) {
+  await mkdir(dataDir, { recursive: true });
+  const path = join(dataDir, name);
+  const key = Buffer.alloc(16, seed);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const block = 8 * 1024 * 1024;
+  const zeros = Buffer.alloc(block);
+  const fh = await open(path, 'w');
+  const hash = createHash('md5');
+  try {
+    for (let done = 0; done < sizeBytes; done += block) {
+      const length = Math.min(block, sizeBytes - done);
+      const buf = cipher.update(length === block ? zeros : zeros.subarray(0, length));
+      hash.update(buf);
+      await fh.write(buf);
+    }
+  } finally {
+    await fh.close();
+  }
+  return { path, size: sizeBytes, md5: hash.digest('hex') };
+}
+
+/** Bytes [start, start + length) of a local file. */
+export async function readRange(path, start, length) {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, start);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Bytes free (for an unprivileged user) on the file system that holds `path`. */
+export async function freeBytes(path) {
+  const s = await statfs(path);
+  return s.bavail * s.bsize;
 }
