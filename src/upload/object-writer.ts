@@ -1,11 +1,11 @@
 import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Bucket } from '../s3/bucket.js';
+import { normalizeEtag, type Bucket } from '../s3/bucket.js';
 import { BUFFERED_PART_LIMIT, type PartBody } from '../s3/multipart.js';
 import { encodeMeta } from '../s3/metadata.js';
 import type { Timespec } from '../fs-types.js';
-import type { Journal, RecordedMeta } from './journal.js';
+import type { BaseObject, Journal, RecordedMeta } from './journal.js';
 import { partLayout, partsAreBlocks, type Part } from './part-size.js';
 import type { StagedObject } from './staged-object.js';
 
@@ -227,7 +227,11 @@ export class ObjectWriter {
     if (!asBlocks) await object.makeAllLocal();
     try {
       const parts = partLayout(size, object.partSize);
+      const base = object.base;
+      const copying = asBlocks && base !== undefined && !this.copyUnsupported && parts.some((part) => !object.blockChanged(part));
+      if (copying) await this.assertBaseUnchanged(base);
       const etags = await Promise.all(parts.map((part) => this.parts.add(() => this.partEtag(object, current, part, asBlocks, counts))));
+      if (copying) await this.assertBaseUnchanged(base);
       const done = await this.bucket.completeUpload(key, current.uploadId, etags as string[]);
       this.sessions.delete(object);
       await this.journal.forgetUpload(current.journalName);
@@ -241,6 +245,19 @@ export class ObjectWriter {
     } catch (err) {
       await this.closeSession(object, true).catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * Parts copied from the base object must come from the version that was staged. S3
+   * checks the copy's If-Match; Ceph RGW 16 ignores it on UploadPartCopy, so the base is
+   * also looked at before and after the copies: replaced by another client, the commit
+   * fails with ESTALE rather than mixing two versions.
+   */
+  private async assertBaseUnchanged(base: BaseObject): Promise<void> {
+    const now = await this.bucket.head(base.key);
+    if (!now || normalizeEtag(now.etag) !== normalizeEtag(base.etag)) {
+      throw new FsError('ESTALE', `${base.key} changed in the bucket since it was opened here: its unchanged parts cannot be copied`);
     }
   }
 

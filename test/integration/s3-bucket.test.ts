@@ -28,6 +28,7 @@ import {
   putObject,
   testClient,
   testEndpoint,
+  testServer,
 } from '../support/s3.js';
 import { closedPort } from '../support/net.js';
 
@@ -351,10 +352,19 @@ describe('multipart upload, step by step', () => {
     const sourceEtag = await putObject(name, 'up/copy-source', source);
     const uploadId = await bucket.createUpload('up/copied', {});
     const etag = await bucket.copyPart('up/copied', uploadId, 1, { key: 'up/copy-source', etag: sourceEtag, start: 0, end: 5 * MiB });
-    await expectFsError(
-      bucket.copyPart('up/copied', uploadId, 2, { key: 'up/copy-source', etag: '"0123456789abcdef0123456789abcdef"', start: 5 * MiB, end: 6 * MiB }),
-      'ESTALE',
-    );
+    const otherVersion = bucket.copyPart('up/copied', uploadId, 2, {
+      key: 'up/copy-source',
+      etag: '"0123456789abcdef0123456789abcdef"',
+      start: 5 * MiB,
+      end: 6 * MiB,
+    });
+    if (testServer() === 'rgw') {
+      // Ceph RGW 16 ignores x-amz-copy-source-if-match on UploadPartCopy (S3 answers 412):
+      // the ObjectWriter checks the base object itself (see upload-writer.test.ts).
+      await otherVersion;
+    } else {
+      await expectFsError(otherVersion, 'ESTALE');
+    }
     await bucket.completeUpload('up/copied', uploadId, [etag]);
     expect(md5(await getObjectBytes(name, 'up/copied'))).toBe(md5(source.subarray(0, 5 * MiB)));
   });

@@ -344,6 +344,22 @@ describe('changing an existing object', () => {
   });
 });
 
+describe('a base object replaced by another client', () => {
+  it('fails the commit with ESTALE instead of copying parts of the other version', { timeout: 120_000 }, async () => {
+    const key = `replaced/${randomBytes(4).toString('hex')}`;
+    const original = randomBytes(24 * MiB);
+    const etag = await putObject(bucketName, key, original);
+    const object = await storedObject(key, etag, original.length);
+    await object.write(randomBytes(4096), 10 * MiB);
+    // Another client replaces the object while this mount has it staged.
+    const theirs = randomBytes(24 * MiB);
+    await putObject(bucketName, key, theirs);
+    await expect(writer.commit(object)).rejects.toMatchObject({ code: 'ESTALE' });
+    // Nothing mixed was written: the bucket has their version, whole.
+    expect(md5(await getObjectBytes(bucketName, key))).toBe(md5(theirs));
+  });
+});
+
 describe('recovery', () => {
   it('uploads the accepted files of a dead mount, drops the rest and aborts its multipart uploads', { timeout: 120_000 }, async () => {
     const identity = 'recovery-test';
