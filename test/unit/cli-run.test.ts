@@ -43,7 +43,6 @@ function fakeMount() {
   return { mount, unmountFromOutside: () => unmountFromOutside(), finishShutdown: () => finishShutdown() };
 }
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
 
 let dir: string;
 let pidFile: string;
@@ -68,6 +67,13 @@ function run(mount: RunningMount | Error, hooks: RunHooks = {}) {
   return runMount(config, log, hooks, { startMount, events, pidFile });
 }
 
+/** run(), with `ready` resolving once the mount reported ready (its pid file written). */
+function runUntilReady(mount: RunningMount) {
+  let reportReady = (): void => {};
+  const ready = new Promise<void>((resolve) => (reportReady = resolve));
+  return { done: run(mount, { onReady: () => reportReady() }), ready };
+}
+
 describe('runMount', () => {
   it('reports a mount that cannot start in one line, and writes no pid file', async () => {
     const onFailure = vi.fn();
@@ -81,11 +87,9 @@ describe('runMount', () => {
     const fake = fakeMount();
     let pidAtReady = '';
     const done = run(fake.mount, { onReady: () => void readFile(pidFile, 'utf8').then((text) => (pidAtReady = text)) });
-    await tick();
-    expect(pidAtReady).toBe(`${process.pid}\n`);
+    await vi.waitFor(() => expect(pidAtReady).toBe(`${process.pid}\n`));
     events.emit('SIGTERM', 'SIGTERM');
-    await tick();
-    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true }));
+    await vi.waitFor(() => expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true })));
     fake.finishShutdown();
     expect(await done).toBe(0);
     await expect(readFile(pidFile)).rejects.toThrow(/ENOENT/);
@@ -94,24 +98,22 @@ describe('runMount', () => {
 
   it('drains without lazy unmount when unmounted from outside', async () => {
     const fake = fakeMount();
-    const done = run(fake.mount);
-    await tick();
+    const { done, ready } = runUntilReady(fake.mount);
+    await ready;
     fake.unmountFromOutside();
-    await tick();
-    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: false }));
+    await vi.waitFor(() => expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: false })));
     fake.finishShutdown();
     expect(await done).toBe(0);
   });
 
   it('exits at once with 130 on a second SIGINT during the drain', async () => {
     const fake = fakeMount();
-    const done = run(fake.mount);
-    await tick();
+    const { done, ready } = runUntilReady(fake.mount);
+    await ready;
     events.emit('SIGINT', 'SIGINT');
-    await tick();
+    await vi.waitFor(() => expect(fake.mount.shutdown).toHaveBeenCalled());
     events.emit('SIGTERM', 'SIGTERM');
-    await tick();
-    expect(lines.join('')).toMatch(/already unmounting/);
+    await vi.waitFor(() => expect(lines.join('')).toMatch(/already unmounting/));
     events.emit('SIGINT', 'SIGINT');
     expect(await done).toBe(130);
     expect(lines.join('')).toMatch(/exiting without waiting for pending uploads/);
@@ -120,11 +122,10 @@ describe('runMount', () => {
 
   it('stops lazily and exits 1 after an uncaught error', async () => {
     const fake = fakeMount();
-    const done = run(fake.mount);
-    await tick();
+    const { done, ready } = runUntilReady(fake.mount);
+    await ready;
     events.emit('uncaughtException', new Error('boom'));
-    await tick();
-    expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true }));
+    await vi.waitFor(() => expect(fake.mount.shutdown).toHaveBeenCalledWith(expect.objectContaining({ lazy: true })));
     fake.finishShutdown();
     expect(await done).toBe(1);
     expect(lines.join('')).toMatch(/s3mount error: unexpected error: boom/);
