@@ -59,22 +59,23 @@ export class Uploader {
   }
 
   /** Makes what close() or fsync() accepted durable on local disk. */
-  async accept(object: StagedObject): Promise<void> {
-    if (object.journaledVersion === object.version || !object.dirty) return;
-    const version = object.version;
-    await this.journal.commit(object.id, object.file, object.toRecord());
-    object.journaledVersion = version;
+  accept(object: StagedObject): Promise<void> {
+    return this.record(object, true);
   }
 
   /**
    * Records a change that came without a close (chmod, utimens, truncate by path). The
    * data of a file already accepted needs no new fsync; one never accepted does.
    */
-  async note(object: StagedObject): Promise<void> {
-    if (object.journaledVersion === 0) return this.accept(object);
+  note(object: StagedObject): Promise<void> {
+    return this.record(object, object.journaledVersion === 0);
+  }
+
+  private async record(object: StagedObject, durable: boolean): Promise<void> {
     if (object.journaledVersion === object.version || !object.dirty) return;
     const version = object.version;
-    await this.journal.update(object.id, object.toRecord());
+    if (durable) await this.journal.commit(object.id, object.file, object.toRecord());
+    else await this.journal.update(object.id, object.toRecord());
     object.journaledVersion = version;
   }
 

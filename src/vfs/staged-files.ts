@@ -188,14 +188,20 @@ export class StagedFiles {
     return this.handles.usersOf(object).some((f) => f.writable);
   }
 
+  /** Where the object is in this mount; undefined once unlinked or replaced. */
   private pathOf(object: StagedObject): string | undefined {
-    for (const [path, staged] of this.byPath) if (staged === object) return path;
-    return undefined;
+    const path = this.ns.pathOf(object.key);
+    return this.byPath.get(path) === object ? path : undefined;
+  }
+
+  /** What the attribute cache keeps of an uploaded file once it is no longer staged. */
+  private rememberUploaded(path: string, object: StagedObject): void {
+    if (object.base) this.attrs.set(path, { ...stagedAttrs(object), etag: object.base.etag });
   }
 
   private uploaded(object: StagedObject): void {
     const path = this.pathOf(object);
-    if (path && object.base) this.attrs.set(path, { ...stagedAttrs(object), etag: object.base.etag });
+    if (path) this.rememberUploaded(path, object);
   }
 
   private settleLater(object: StagedObject): void {
@@ -222,7 +228,7 @@ export class StagedFiles {
     }
     if (users.length > 0 || this.uploader.isPending(object)) return;
     this.byPath.delete(path);
-    if (object.base) this.attrs.set(path, { ...stagedAttrs(object), etag: object.base.etag });
+    this.rememberUploaded(path, object);
     await this.journal.forget(object.id, object.file);
   }
 
