@@ -3,16 +3,20 @@
 //
 // Layout: CACHE_DIR/journal/<bucket identity>/<pid>-<start time>-<random>/ per mount
 // instance (the start time tells a reused pid from the mount's own), with
-//   N.data         the staged bytes of one file (sparse where they still come from S3)
-//   N.json         its record: written (atomically, after the data was fsync'ed) when a
-//                  close or fsync accepts the file; a .data without .json was never accepted
-//   N.M.upload.json  a multipart upload in progress for it, to abort after a crash
+//   N.log          the log (journal-log.ts): the latest record of each accepted file, with
+//                  the bytes of files staged in memory, and the multipart uploads in progress
+//   N.data         the staged bytes of a file kept on disk (sparse where they still come
+//                  from S3); fsync'ed before its record is written
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Timespec } from '../fs-types.js';
-import { StagedFile } from './staged-file.js';
+import { JournalLog, replayLog } from './journal-log.js';
+import { MemoryBudget, StagedFile, unlinkIfPresent } from './staged-file.js';
+
+/** Memory for small staged files, shared by a mount's files. */
+const MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
 
 export interface RecordedMeta {
   mtime: Timespec;
@@ -51,7 +55,10 @@ export interface UploadRecord {
 /** A journal entry as recovery finds it. */
 export interface RecoveredEntry {
   record: JournalRecord;
+  /** Where its data file is, or would be. */
   dataPath: string;
+  /** Its bytes, when the log holds them (the file was staged in memory). */
+  bytes?: Buffer;
 }
 
 /** Names journals by what they upload to: another bucket or prefix never replays them. */
@@ -61,14 +68,18 @@ export function journalIdentity(endpoint: string | undefined, bucket: string, pr
 
 export class Journal {
   private counter = 0;
-  /** Writes and removals of each file, in call order: a newer record is never overtaken. */
+  /** Steps of each entry, in call order: a newer record is never overtaken. */
   private readonly chains = new Map<string, Promise<void>>();
+  private readonly log: JournalLog;
+  private readonly budget = new MemoryBudget(MEMORY_BUDGET_BYTES);
 
   private constructor(
     readonly dir: string,
-    /** Kept open: every record is followed by an fsync of the folder. */
+    /** Kept open: new files in the folder are made durable by an fsync of it. */
     private readonly dirHandle: FileHandle,
-  ) {}
+  ) {
+    this.log = new JournalLog(dir, () => dirHandle.sync());
+  }
 
   /** A new journal folder for this mount instance. */
   static async create(cacheDir: string, identity: string): Promise<Journal> {
@@ -77,29 +88,39 @@ export class Journal {
     return new Journal(dir, await open(dir, 'r'));
   }
 
-  /** A data file for a new staged file; it is no journal entry until commit(). */
+  /** A new staged file (in memory while small); it is no journal entry until commit(). */
   async newDataFile(): Promise<{ id: string; file: StagedFile }> {
     const id = String(++this.counter);
-    return { id, file: await StagedFile.create(join(this.dir, `${id}.data`)) };
+    return { id, file: await StagedFile.create(join(this.dir, `${id}.data`), this.budget) };
   }
 
-  /** Takes over a data file of an earlier mount's journal (recovery that could not finish). */
-  async adopt(dataPath: string): Promise<{ id: string; file: StagedFile }> {
+  /** Takes over an entry of an earlier mount's journal (recovery that could not finish). */
+  async adopt(entry: RecoveredEntry): Promise<{ id: string; file: StagedFile }> {
     const id = String(++this.counter);
     const path = join(this.dir, `${id}.data`);
-    await rename(dataPath, path);
+    if (entry.bytes) return { id, file: StagedFile.fromBytes(path, entry.bytes) };
+    await rename(entry.dataPath, path);
     await this.dirHandle.sync();
     return { id, file: await StagedFile.reopen(path) };
   }
 
-  /** Makes the entry durable: the record is in place only once the data is synced too. */
+  /** Makes the entry durable: its data (in the log or in its synced data file) and record. */
   async commit(id: string, file: StagedFile, record: JournalRecord): Promise<void> {
-    await this.writeAtomically(`${id}.json`, record, { data: file, durable: true });
+    await this.inOrder(id, () => this.putRecord(id, file, record, true));
+  }
+
+  /**
+   * A new record for an entry whose data did not change (a chmod, utimens or truncate by
+   * path): written, so it survives the process being killed, but not fsync'ed, as such a
+   * change on a local disk is not durable before an fsync either.
+   */
+  async update(id: string, file: StagedFile, record: JournalRecord): Promise<void> {
+    await this.inOrder(id, () => this.putRecord(id, file, record, false));
   }
 
   /** The file is in the bucket as it is: no record needed (the data may still be open). */
   async forgetRecord(id: string): Promise<void> {
-    await this.inOrder(`${id}.json`, () => rm(join(this.dir, `${id}.json`), { force: true }));
+    await this.inOrder(id, () => this.log.drop(entryKey(id)));
   }
 
   /** Drops an entry whose upload is done (or whose file is gone): record first, then data. */
@@ -110,54 +131,51 @@ export class Journal {
 
   /** Notes a multipart upload begun for entry `id`; answers the name to forget it by. */
   async recordUpload(id: string, upload: UploadRecord): Promise<string> {
-    const name = `${id}.${++this.counter}.upload.json`;
-    await this.writeAtomically(name, upload, { durable: true });
+    const name = `${UPLOAD_PREFIX}${id}.${++this.counter}`;
+    await this.log.put(name, upload, undefined, true);
     return name;
   }
 
   async forgetUpload(name: string): Promise<void> {
-    await rm(join(this.dir, name), { force: true });
+    await this.log.drop(name);
   }
 
   /** Removes the folder if no entry is left in it (a second Ctrl-C may leave some). */
   async close(): Promise<boolean> {
-    const names = await readdir(this.dir).catch(() => []);
-    const entries = names.filter((n) => n.endsWith('.json') && !n.endsWith('.upload.json'));
-    if (entries.length > 0) return false;
+    const empty = this.log.empty;
+    await this.log.close();
     await this.dirHandle.close();
-    await rm(this.dir, { recursive: true, force: true });
-    return true;
+    if (empty) await rm(this.dir, { recursive: true, force: true });
+    return empty;
   }
 
-  private inOrder(name: string, step: () => Promise<void>): Promise<void> {
-    const run = (this.chains.get(name) ?? Promise.resolve()).catch(() => undefined).then(step);
+  private async putRecord(id: string, file: StagedFile, record: JournalRecord, durable: boolean): Promise<void> {
+    const bytes = await file.memoryCopy();
+    if (!bytes && durable) {
+      await file.sync();
+      if (file.newDirEntry) {
+        await this.dirHandle.sync();
+        file.newDirEntry = false;
+      }
+    }
+    await this.log.put(entryKey(id), record, bytes, durable);
+  }
+
+  private inOrder(id: string, step: () => Promise<void>): Promise<void> {
+    const run = (this.chains.get(id) ?? Promise.resolve()).catch(() => undefined).then(step);
     const tracked = run.finally(() => {
-      if (this.chains.get(name) === tracked) this.chains.delete(name);
+      if (this.chains.get(id) === tracked) this.chains.delete(id);
     });
-    this.chains.set(name, tracked);
+    this.chains.set(id, tracked);
     return tracked;
   }
+}
 
-  /**
-   * A new record for an entry whose data did not change (a chmod, utimens or truncate by
-   * path): atomic, so it survives the process being killed, but not fsync'ed, as such a
-   * change on a local disk is not durable before an fsync either.
-   */
-  async update(id: string, record: JournalRecord): Promise<void> {
-    await this.writeAtomically(`${id}.json`, record, { durable: false });
-  }
+const ENTRY_PREFIX = 'file:';
+const UPLOAD_PREFIX = 'upload:';
 
-  /** Replaces `name` with `content` atomically, and durably if asked, with `data` synced first. */
-  private writeAtomically(name: string, content: unknown, options: { data?: StagedFile; durable: boolean }): Promise<void> {
-    const text = JSON.stringify(content);
-    return this.inOrder(name, async () => {
-      const tmp = join(this.dir, `${name}.tmp`);
-      // In parallel: the rename is what makes the record count, and it waits for both.
-      await Promise.all([options.data?.sync(), writeFile(tmp, text, { mode: 0o600, flush: options.durable })]);
-      await rename(tmp, join(this.dir, name));
-      if (options.durable) await this.dirHandle.sync();
-    });
-  }
+function entryKey(id: string): string {
+  return `${ENTRY_PREFIX}${id}`;
 }
 
 /** The journal folder of a mount that is gone, as recovery reads it. */
@@ -179,25 +197,29 @@ export async function findAbandoned(cacheDir: string, identity: string): Promise
     const [pid, startTime] = name.split('-').map(Number);
     if (!Number.isInteger(pid) || (pid as number) <= 0 || isAlive(pid as number, startTime)) continue;
     const dir = join(root, name);
-    const names = await readdir(dir);
-    const entries: RecoveredEntry[] = [];
-    const uploads: UploadRecord[] = [];
-    for (const file of names) {
-      if (file.endsWith('.upload.json')) {
-        uploads.push(JSON.parse(await readFile(join(dir, file), 'utf8')) as UploadRecord);
-      } else if (file.endsWith('.json')) {
-        const id = file.slice(0, -'.json'.length);
-        entries.push({ record: JSON.parse(await readFile(join(dir, file), 'utf8')) as JournalRecord, dataPath: join(dir, `${id}.data`) });
-      }
-    }
-    for (const file of names) {
-      const id = file.split('.')[0];
-      const accepted = names.includes(`${id}.json`);
-      if (file.endsWith('.tmp') || (file.endsWith('.data') && !accepted)) await rm(join(dir, file), { force: true });
+    const { entries, uploads } = await readJournalFolder(dir);
+    const onDisk = new Set(entries.filter((e) => !e.bytes).map((e) => e.dataPath));
+    for (const file of await readdir(dir)) {
+      if (file.endsWith('.data') && !onDisk.has(join(dir, file))) await unlinkIfPresent(join(dir, file));
     }
     found.push({ dir, entries, uploads });
   }
   return found;
+}
+
+/** What a journal folder holds: its accepted files and its multipart uploads in progress. */
+export async function readJournalFolder(dir: string): Promise<{ entries: RecoveredEntry[]; uploads: UploadRecord[] }> {
+  const entries: RecoveredEntry[] = [];
+  const uploads: UploadRecord[] = [];
+  for (const [key, state] of await replayLog(dir)) {
+    if (key.startsWith(UPLOAD_PREFIX)) {
+      uploads.push(state.body as UploadRecord);
+    } else if (key.startsWith(ENTRY_PREFIX)) {
+      const dataPath = join(dir, `${key.slice(ENTRY_PREFIX.length)}.data`);
+      entries.push({ record: state.body as JournalRecord, dataPath, ...(state.data ? { bytes: state.data } : {}) });
+    }
+  }
+  return { entries, uploads };
 }
 
 /** Removes an abandoned folder once everything in it was uploaded or taken over. */

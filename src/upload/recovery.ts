@@ -54,12 +54,13 @@ export async function recoverJournals(context: RecoveryContext): Promise<StagedO
   await Promise.all(
     entries.map((entry) =>
       queue.add(async () => {
-        const object = toObject(entry, await StagedFile.reopen(entry.dataPath), bucket, 'recovered');
+        const file = entry.bytes ? StagedFile.fromBytes(entry.dataPath, entry.bytes) : await StagedFile.reopen(entry.dataPath);
+        const object = toObject(entry, file, bucket, 'recovered');
         const error = await uploadWithRetries(writer, object);
         await object.file.close();
         if (!error) return;
         log.error(`recovered file ${entry.record.key} could not be uploaded yet (${String(error)}); it stays pending in this mount`);
-        const adopted = await journal.adopt(entry.dataPath);
+        const adopted = await journal.adopt(entry);
         const pending = toObject(entry, adopted.file, bucket, adopted.id);
         await journal.commit(adopted.id, adopted.file, pending.toRecord());
         leftovers.push(pending);

@@ -75,7 +75,7 @@ export class Uploader {
     if (object.journaledVersion === object.version || !object.dirty) return;
     const version = object.version;
     if (durable) await this.journal.commit(object.id, object.file, object.toRecord());
-    else await this.journal.update(object.id, object.toRecord());
+    else await this.journal.update(object.id, object.file, object.toRecord());
     object.journaledVersion = version;
   }
 

@@ -13,6 +13,7 @@ import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NO_UPLOAD_PART_COPY, startLatencyProxy, UPLOAD_KINDS, type LatencyProxy } from '../../bench/latency-proxy.mjs';
 import { isMountProcess, pidFilePath, readPidFile } from '../../src/cli/pidfile.js';
+import { readJournalFolder } from '../../src/upload/journal.js';
 import { mountedFuseTargets, run, runOk, waitUntil } from '../support/run.js';
 import { createTestBucket, getObjectBytes, headObject, listKeys, putObject, testClient, testEndpoint, testServer } from '../support/s3.js';
 import {
@@ -63,22 +64,17 @@ afterAll(async () => {
   }
 }, 180_000);
 
-/** The journal records (*.json) under CACHE_DIR/journal, with their text. */
-async function journalRecords(cacheDir: string): Promise<Array<{ path: string; text: string }>> {
+/** The journal records under CACHE_DIR/journal (of every mount and bucket), as JSON text. */
+async function journalRecords(cacheDir: string): Promise<Array<{ dir: string; text: string }>> {
   const root = join(cacheDir, 'journal');
-  let names: string[];
-  try {
-    names = await readdir(root, { recursive: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
   const records = [];
-  for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const path = join(root, name);
-    // A record may go between readdir and readFile: the upload just finished.
-    const text = await readFile(path, 'utf8').catch(() => undefined);
-    if (text !== undefined) records.push({ path, text });
+  for (const identity of await readdir(root).catch(() => [] as string[])) {
+    for (const mount of await readdir(join(root, identity)).catch(() => [] as string[])) {
+      const dir = join(root, identity, mount);
+      // The folder goes once the mount has nothing left in it.
+      const { entries } = await readJournalFolder(dir).catch(() => ({ entries: [] }));
+      for (const entry of entries) records.push({ dir, text: JSON.stringify(entry.record) });
+    }
   }
   return records;
 }

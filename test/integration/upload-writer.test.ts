@@ -14,7 +14,7 @@ import { createLogger } from '../../src/log.js';
 import { Bucket } from '../../src/s3/bucket.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { formatMtime } from '../../src/s3/metadata.js';
-import { Journal, type RecordedMeta } from '../../src/upload/journal.js';
+import { Journal, readJournalFolder, type RecordedMeta } from '../../src/upload/journal.js';
 import { ObjectWriter } from '../../src/upload/object-writer.js';
 import { recoverJournals } from '../../src/upload/recovery.js';
 import { StagedObject } from '../../src/upload/staged-object.js';
@@ -158,6 +158,7 @@ beforeEach(async () => {
 afterEach(async () => {
   vi.restoreAllMocks();
   client.destroy();
+  await journal.close();
   await rm(cacheDir, { recursive: true, force: true });
 });
 
@@ -186,7 +187,7 @@ describe('streaming a file written front to back', () => {
     expect((await headObject(bucketName, 'stream/20m.bin'))?.Metadata).toEqual(headersOf(META));
     expect(object.dirty).toBe(false);
     // the multipart upload's journal note is gone with it
-    expect((await readdir(journal.dir)).filter((n) => n.endsWith('.upload.json'))).toEqual([]);
+    expect((await readJournalFolder(journal.dir)).uploads).toEqual([]);
     expect(logs.some((l) => /uploaded stream\/20m\.bin .*1 part\(s\) sent, 2 streamed/.test(l))).toBe(true);
   });
 
@@ -374,8 +375,14 @@ describe('recovery', () => {
     await staged.write(data, 0);
     await old.commit(accepted.id, accepted.file, staged.toRecord());
     await accepted.file.close();
+    // A small file: staged in memory, its bytes in the journal's log.
+    const smallKey = 'recovered/small.txt';
+    const small = await old.newDataFile();
+    const smallStaged = new StagedObject({ id: small.id, file: small.file, key: smallKey, size: 0, meta, partSize: PART }, bucket);
+    await smallStaged.write(Buffer.from('small and in the log'), 0);
+    await old.commit(small.id, small.file, smallStaged.toRecord());
     const neverClosed = await old.newDataFile();
-    await neverClosed.file.write(Buffer.from('never accepted'), 0);
+    await neverClosed.file.write(randomBytes(2 * MiB), 0); // on disk: past the in-memory limit
     await neverClosed.file.close();
     const pendingKey = 'recovered/half-done.bin';
     const { UploadId } = await testClient().send(new CreateMultipartUploadCommand({ Bucket: bucketName, Key: pendingKey }));
@@ -384,7 +391,13 @@ describe('recovery', () => {
     await old.recordUpload(neverClosed.id, { key: pendingKey, uploadId });
     const deadDir = join(cacheDir, 'journal', identity, `${await deadPid()}-0-${randomBytes(4).toString('hex')}`);
     await rename(old.dir, deadDir);
-    expect((await readdir(deadDir)).sort()).toEqual(['1.data', '1.json', '2.3.upload.json', '2.data']);
+    const found = await readJournalFolder(deadDir);
+    expect(found.entries.map((e) => [e.record.key, e.bytes?.toString()]).sort()).toEqual([
+      [key, undefined],
+      [smallKey, 'small and in the log'],
+    ]);
+    expect(found.uploads).toEqual([{ key: pendingKey, uploadId }]);
+    expect((await readdir(deadDir)).filter((n) => n.endsWith('.data')).sort()).toEqual([`${accepted.id}.data`, `${neverClosed.id}.data`]);
 
     // This mount's journal lives next to it, under the same identity.
     const live = await Journal.create(cacheDir, identity);
@@ -394,8 +407,8 @@ describe('recovery', () => {
     // A read-only mount leaves the journal alone, and says so.
     expect(await recoverJournals({ ...context, readOnly: true })).toEqual([]);
     expect(await headObject(bucketName, key)).toBeUndefined();
-    expect(await readdir(deadDir)).toContain('1.json');
-    expect(logs.some((l) => /1 file\(s\), \d+ bytes, .* wait for the next read-write mount/.test(l))).toBe(true);
+    expect((await readJournalFolder(deadDir)).entries).toHaveLength(2);
+    expect(logs.some((l) => /2 file\(s\), \d+ bytes, .* wait for the next read-write mount/.test(l))).toBe(true);
 
     const leftovers = await recoverJournals({ ...context, readOnly: false });
 
@@ -405,13 +418,15 @@ describe('recovery', () => {
     expect(head?.Metadata).toEqual(headersOf(meta));
     expect(head?.Metadata?.mode).toBe(String(S_IFREG | 0o604));
     expect(head?.Metadata?.mtime).toBe('1600000000.000000042');
+    expect((await getObjectBytes(bucketName, smallKey)).toString()).toBe('small and in the log');
     await expect(stat(deadDir)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await readdir(join(cacheDir, 'journal', identity))).toEqual([live.dir.split('/').at(-1)]);
-    expect(await readdir(live.dir)).toEqual([]);
-    expect(logs.some((l) => /recovering 1 file/.test(l))).toBe(true);
-    expect(logs.some((l) => /recovery done: 1 of 1 file/.test(l))).toBe(true);
+    expect(await readJournalFolder(live.dir)).toEqual({ entries: [], uploads: [] });
+    expect((await readdir(live.dir)).filter((n) => n.endsWith('.data'))).toEqual([]);
+    expect(logs.some((l) => /recovering 2 file/.test(l))).toBe(true);
+    expect(logs.some((l) => /recovery done: 2 of 2 file/.test(l))).toBe(true);
     // Nothing of the never-accepted file went up.
-    expect(spies.put.mock.calls.map(([k]) => k)).toEqual([]);
+    expect(spies.put.mock.calls.map(([k]) => k)).toEqual([smallKey]);
     expect(await headObject(bucketName, pendingKey)).toBeUndefined();
 
     // The half-done upload was aborted: s3rver has no ListMultipartUploads, so ask the

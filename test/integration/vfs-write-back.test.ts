@@ -5,10 +5,9 @@
 // before the upload, and libfuse's hidden names.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { readFile as readLocalFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { JournalRecord } from '../../src/upload/journal.js';
+import { readJournalFolder, type JournalRecord } from '../../src/upload/journal.js';
 import { createTestBucket, getObjectBytes, headObject, listKeys, putObject } from '../support/s3.js';
 import { MiB, S_IFREG, createTestVfs, md5, names, readFile, readHandle, writeAll, writeFile, type TestVfs } from './support/vfs.js';
 
@@ -43,10 +42,15 @@ function gatePut(v: TestVfs) {
   return { spy, keys, open, reached };
 }
 
-/** The journal records (N.json) of `v`'s journal folder. */
+/** The records in `v`'s journal, as a killed mount would leave them. */
 async function records(v: TestVfs): Promise<JournalRecord[]> {
-  const files = (await readdir(v.journal.dir)).filter((n) => n.endsWith('.json') && !n.endsWith('.upload.json'));
-  return Promise.all(files.map(async (n) => JSON.parse(await readLocalFile(join(v.journal.dir, n), 'utf8')) as JournalRecord));
+  return (await readJournalFolder(v.journal.dir)).entries.map((e) => e.record);
+}
+
+/** Asserts that `v`'s journal holds nothing: no record, no data file. */
+async function expectEmptyJournal(v: TestVfs): Promise<void> {
+  expect(await readJournalFolder(v.journal.dir)).toEqual({ entries: [], uploads: [] });
+  expect((await readdir(v.journal.dir)).filter((n) => n.endsWith('.data'))).toEqual([]);
 }
 
 let bucket: string;
@@ -182,7 +186,7 @@ describe('--write-mode=async', () => {
     expect(del).not.toHaveBeenCalled();
     expect(await listKeys(bucket)).toEqual(['other']);
     // and the journal has nothing left of it
-    expect(await readdir(t.journal.dir)).toEqual([]);
+    await expectEmptyJournal(t);
   });
 });
 
@@ -267,7 +271,7 @@ describe("libfuse's hidden names (.fuse_hidden…) for files unlinked while open
     await t.vfs.drain();
     expect(await listKeys(bucket)).toEqual(['dir/']);
     expect(sent().filter((k) => k.includes('fuse_hidden') || k === 'dir/w')).toEqual([]);
-    expect(await readdir(t.journal.dir)).toEqual([]);
+    await expectEmptyJournal(t);
   });
 
   it('drops the journal record of a pending file unlinked while open', { timeout: 60_000 }, async () => {

@@ -83,6 +83,7 @@ export async function createTestVfs(bucketName: string, options: Partial<VfsOpti
     warnings: () => logs.filter((l) => l.startsWith('s3mount warn: ')).map((l) => l.slice('s3mount warn: '.length).trimEnd()),
     async close() {
       await vfs.drain();
+      await journal.close();
       await rm(cacheDir, { recursive: true, force: true });
       client.destroy();
     },
