@@ -41,8 +41,19 @@ export interface MountConfig {
   uploadConcurrency: number;
   /** First part size of multipart uploads (bytes); later parts grow, see upload/part-size.ts. */
   partSize: number;
-  /** Bytes the journal may hold before writes wait for uploads to free space. */
+  /**
+   * Bytes the journal may hold before writes wait for uploads to free space; the read
+   * cache's chunk files keep within the same figure (each on its own).
+   */
   cacheSize: number;
+  /** Objects are read as chunks of this size (ranged GETs), cached by ETag. */
+  chunkSize: number;
+  /** Bytes of chunks kept in memory. */
+  memoryCacheSize: number;
+  /** Most bytes a sequential reader has fetched ahead. */
+  maxReadAhead: number;
+  /** The read cache leaves at least this much free on the cache dir's file system. */
+  minFreeSpace: number;
   logLevel: LogLevel;
   /** libfuse prints every request to stderr. */
   debugFuse: boolean;

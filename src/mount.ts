@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { MountConfig } from './config.js';
 import { mountFuse, type FuseMount } from './fuse/index.js';
 import type { Logger } from './log.js';
@@ -9,6 +10,7 @@ import { ObjectWriter } from './upload/object-writer.js';
 import { recoverJournals } from './upload/recovery.js';
 import type { DrainProgress } from './upload/uploader.js';
 import { Vfs } from './vfs/vfs.js';
+import { ObjectReader } from './cache/object-reader.js';
 
 /**
  * Parts of multipart uploads in flight at once, over all files. 8, as the AWS CLI's 10 and
@@ -68,7 +70,8 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     readOnly: config.readOnly,
     log,
   });
-  const vfs = new Vfs(bucket, { journal, writer }, config, log);
+  const reader = await ObjectReader.open(join(config.cacheDir, 'chunks', identity), (v, start, end) => bucket.getRange(v.key, start, end, v.etag), config, log);
+  const vfs = new Vfs(bucket, { journal, writer, reader }, config, log);
   vfs.adopt(leftovers);
   let fuse: FuseMount;
   try {

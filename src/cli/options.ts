@@ -17,6 +17,7 @@ import {
   parseLogLevel,
   parseName,
   parseOctalMode,
+  parseChunkSize,
   parsePartSize,
   parseSeconds,
   parseWriteMode,
@@ -69,6 +70,10 @@ interface RawOptions {
   uploadConcurrency?: string;
   partSize?: string;
   cacheSize?: string;
+  chunkSize?: string;
+  memoryCacheSize?: string;
+  maxReadAhead?: string;
+  minFreeSpace?: string;
   logLevel?: string;
   debugFuse?: boolean;
   foreground?: boolean;
@@ -84,6 +89,10 @@ const DEFAULTS = {
   uploadConcurrency: 16,
   partSize: DEFAULT_PART_SIZE,
   cacheSize: 10 * 1024 ** 3,
+  chunkSize: 1024 ** 2,
+  memoryCacheSize: 256 * 1024 ** 2,
+  maxReadAhead: 64 * 1024 ** 2,
+  minFreeSpace: 1024 ** 3,
 } as const;
 
 function defaultCacheDir(context: ParseContext): string {
@@ -155,6 +164,10 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     uploadConcurrency: checked('--upload-concurrency', raw.uploadConcurrency, parseConcurrency, DEFAULTS.uploadConcurrency),
     partSize: checked('--part-size', raw.partSize, parsePartSize, DEFAULTS.partSize),
     cacheSize: checked('--cache-size', raw.cacheSize, parseByteSize, DEFAULTS.cacheSize),
+    chunkSize: checked('--chunk-size', raw.chunkSize, parseChunkSize, DEFAULTS.chunkSize),
+    memoryCacheSize: checked('--memory-cache-size', raw.memoryCacheSize, parseByteSize, DEFAULTS.memoryCacheSize),
+    maxReadAhead: checked('--max-read-ahead', raw.maxReadAhead, parseByteSize, DEFAULTS.maxReadAhead),
+    minFreeSpace: checked('--min-free-space', raw.minFreeSpace, parseByteSize, DEFAULTS.minFreeSpace),
     logLevel: checked('--log-level', raw.logLevel, parseLogLevel, DEFAULTS.logLevel),
     debugFuse: raw.debugFuse ?? false,
     foreground: raw.foreground ?? false,
@@ -204,7 +217,7 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
       '--stat-ttl <SECONDS>',
       `how long attributes and listings are trusted before S3 is asked again (default: ${DEFAULTS.statTtlSeconds})`,
     )
-    .option('--cache-dir <DIR>', `journal of files waiting for upload, and the log file (default: ${defaultCacheDir(context)})`)
+    .option('--cache-dir <DIR>', `journal of files waiting for upload, read cache, and the log file (default: ${defaultCacheDir(context)})`)
     .option(
       '--write-mode <MODE>',
       'async (default: close returns once the data is journaled on local disk, uploads follow) or sync (close waits for the upload)',
@@ -216,8 +229,12 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     )
     .option(
       '--cache-size <SIZE>',
-      `local space for files waiting for upload; when full, writes wait for uploads (default: ${formatBytes(DEFAULTS.cacheSize)})`,
+      `local space for files waiting for upload (when full, writes wait for uploads), and again for the read cache (default: ${formatBytes(DEFAULTS.cacheSize)})`,
     )
+    .option('--chunk-size <SIZE>', `reads fetch and cache objects in chunks of this size, 64K to 64M (default: ${formatBytes(DEFAULTS.chunkSize)})`)
+    .option('--memory-cache-size <SIZE>', `chunks kept in memory (default: ${formatBytes(DEFAULTS.memoryCacheSize)})`)
+    .option('--max-read-ahead <SIZE>', `most a sequential reader fetches ahead, in 8M requests (default: ${formatBytes(DEFAULTS.maxReadAhead)})`)
+    .option('--min-free-space <SIZE>', `the read cache leaves this much free on the cache dir's disk (default: ${formatBytes(DEFAULTS.minFreeSpace)})`)
     .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)
     .option('--debug-fuse', 'libfuse logs every request')
     .option('-f, --foreground', 'stay in the foreground and log to stderr; Ctrl-C unmounts')

@@ -103,6 +103,15 @@ export function parsePartSize(option: string, text: string): number {
   return value;
 }
 
+const MIN_CHUNK_SIZE = 64 * 1024;
+const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+
+export function parseChunkSize(option: string, text: string): number {
+  const value = parseByteSize(option, text);
+  if (value < MIN_CHUNK_SIZE || value > MAX_CHUNK_SIZE) throw new UsageError(`${option} must be from 64K to 64M (got '${text}')`);
+  return value;
+}
+
 /** The largest unit that divides the size exactly, e.g. 8M, 10G. */
 export function formatBytes(bytes: number): string {
   for (const unit of ['T', 'G', 'M', 'K'] as const) {

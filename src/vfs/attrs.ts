@@ -298,6 +298,12 @@ export class AttrStore {
     this.listings.delete(path);
   }
 
+  /** Forgets the attributes of `path`: the next stat asks S3 (its object changed there). */
+  invalidate(path: string): void {
+    this.pending.delete(path);
+    this.attrs.delete(path);
+  }
+
   /** Forgets everything at and below `path` (after a directory rename). */
   forgetTree(path: string): void {
     const below = path === '/' ? '/' : `${path}/`;

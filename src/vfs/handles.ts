@@ -1,6 +1,7 @@
 import { FsError } from '../errors.js';
 import type { PosixMeta } from '../s3/metadata.js';
 import type { StagedObject } from '../upload/staged-object.js';
+import type { ReadAhead } from '../cache/read-ahead.js';
 
 /** One open file description, keyed by its FUSE file handle (never by path). */
 export interface OpenFile {
@@ -20,8 +21,8 @@ export interface OpenFile {
   meta: Required<PosixMeta>;
   /** Unlinked while open: nothing is uploaded any more. */
   unlinked: boolean;
-  /** The last ranged GET, reused while reads stay inside it. */
-  window?: { start: number; end: number; data: Promise<Buffer> };
+  /** Read-ahead of a handle that reads from the bucket (no `object`). */
+  readAhead?: ReadAhead;
 }
 
 export class HandleTable {

@@ -1,4 +1,5 @@
 import { constants } from 'node:fs';
+import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import type { MountConfig } from '../config.js';
 import { FsError } from '../errors.js';
@@ -9,6 +10,7 @@ import type { Bucket } from '../s3/bucket.js';
 import { encodeMeta, type PosixMeta } from '../s3/metadata.js';
 import type { Journal } from '../upload/journal.js';
 import type { ObjectWriter } from '../upload/object-writer.js';
+import type { ObjectReader } from '../cache/object-reader.js';
 import type { StagedObject } from '../upload/staged-object.js';
 import type { DrainProgress } from '../upload/uploader.js';
 import { AttrStore, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type AttrDefaults, type NodeAttrs } from './attrs.js';
@@ -21,16 +23,15 @@ export type VfsOptions = Pick<
   'prefix' | 'readOnly' | 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'statTtlSeconds' | 'writeMode' | 'uploadConcurrency' | 'cacheSize' | 'partSize'
 >;
 
-/** The parts of the write path the Vfs works with (see src/upload). */
-export interface WriteBackParts {
+/** The parts of the read and write paths the Vfs works with (src/cache, src/upload). */
+export interface VfsParts {
   journal: Journal;
   writer: ObjectWriter;
+  reader: ObjectReader;
 }
 
 /** O_ACCMODE: Node's fs.constants lacks it. */
 const O_ACCMODE = 3;
-/** Smallest ranged GET for reads: sequential readers get this much per request. */
-const READ_WINDOW = 4 * 1024 * 1024;
 /** Parallel copies and deletes of a directory rename. */
 const TREE_CONCURRENCY = 16;
 
@@ -85,10 +86,13 @@ export class Vfs implements FuseOperations {
   private readonly symlinkTargets = new Map<string, string>();
   /** Hidden names (see HIDDEN_NAME) -> what the file was when it went away. */
   private readonly hidden = new Map<string, NodeAttrs>();
+  private readonly reader: ObjectReader;
+  /** The ETag each path had when last opened for reading: the kernel's cache of it is good while it stays. */
+  private readonly openedVersions = new LRUCache<string, string>({ max: 100_000 });
 
   constructor(
     private readonly bucket: Bucket,
-    writeBack: WriteBackParts,
+    parts: VfsParts,
     private readonly options: VfsOptions,
     private readonly log: Logger,
   ) {
@@ -101,7 +105,8 @@ export class Vfs implements FuseOperations {
       implicitDirMtime: now(),
     };
     this.attrs = new AttrStore(bucket, this.ns, defaults, options.statTtlSeconds * 1000, log);
-    this.staged = new StagedFiles(bucket, writeBack.journal, writeBack.writer, this.handles, this.attrs, this.ns, options, log);
+    this.staged = new StagedFiles(bucket, parts.journal, parts.writer, this.handles, this.attrs, this.ns, options, log);
+    this.reader = parts.reader;
   }
 
   // --- attributes and directories -------------------------------------------------
@@ -207,29 +212,47 @@ export class Vfs implements FuseOperations {
     const writable = (flags & O_ACCMODE) !== constants.O_RDONLY;
     if (writable) this.assertWritable();
     const object = writable ? await this.staged.stage(path, attrs) : this.staged.forReading(path);
-    const file = this.handles.add({ path, writable, object, size: attrs.size, etag: attrs.etag, meta: metaOf(attrs), unlinked: false });
+    const readAhead = object ? undefined : this.reader.newReadAhead();
+    const file = this.handles.add({ path, writable, object, size: attrs.size, etag: attrs.etag, meta: metaOf(attrs), unlinked: false, readAhead });
     // atomic_o_trunc: O_TRUNC comes here, not as a separate truncate.
     if (object && writable && flags & constants.O_TRUNC) await this.resize(object, 0);
-    return { fh: file.fh };
+    return { fh: file.fh, keepCache: this.kernelCacheHolds(path, object ? undefined : attrs.etag) };
+  }
+
+  /**
+   * Whether the kernel's page cache of the file may stay (keep_cache) rather than be
+   * dropped at this open: only while the object is the version read at the last open.
+   * Re-reading an unchanged file then costs no FUSE request at all.
+   */
+  private kernelCacheHolds(path: string, etag: string | undefined): boolean {
+    const before = this.openedVersions.get(path);
+    if (etag === undefined) this.openedVersions.delete(path);
+    else this.openedVersions.set(path, etag);
+    return etag !== undefined && before === etag;
   }
 
   async read(_path: string | null, fh: number, target: Buffer, position: number): Promise<number> {
     const file = this.handles.get(fh);
     if (file.object) return file.object.read(target, position);
-    if (position >= file.size) return 0;
-    const end = Math.min(file.size, position + target.length);
-    let window = file.window;
-    if (!window || position < window.start || end > window.end) {
-      const windowEnd = Math.min(file.size, position + Math.max(target.length, READ_WINDOW));
-      const data = this.bucket.getRange(this.ns.key(file.path), position, windowEnd, file.etag);
-      window = { start: position, end: windowEnd, data };
-      file.window = window;
-      data.catch(() => {
-        if (file.window === window) file.window = undefined;
-      });
+    if (!file.etag || !file.readAhead) {
+      const end = Math.min(file.size, position + target.length);
+      if (position >= end) return 0;
+      return (await this.bucket.getRange(this.ns.key(file.path), position, end)).copy(target);
     }
-    const data = await window.data;
-    return data.copy(target, 0, position - window.start, end - window.start);
+    const version = { key: this.ns.key(file.path), etag: file.etag, size: file.size };
+    try {
+      return await this.reader.read(version, file.readAhead, target, position);
+    } catch (err) {
+      if (!(err instanceof FsError && err.code === 'ESTALE')) throw err;
+    }
+    // The object was replaced (or renamed to a copy with another ETag): read the new one.
+    this.reader.cache.forget(version.key);
+    this.attrs.invalidate(file.path);
+    const attrs = await this.current(file.path);
+    if (attrs.kind !== 'file' || !attrs.etag) throw new FsError('ESTALE');
+    file.size = attrs.size;
+    file.etag = attrs.etag;
+    return this.reader.read({ key: version.key, etag: attrs.etag, size: attrs.size }, file.readAhead, target, position);
   }
 
   async write(_path: string | null, fh: number, data: Buffer, position: number): Promise<number> {

@@ -13,6 +13,7 @@ import { createLogger } from '../../../src/log.js';
 import { Bucket } from '../../../src/s3/bucket.js';
 import { createS3Client } from '../../../src/s3/client.js';
 import { Journal } from '../../../src/upload/journal.js';
+import { ObjectReader, type ReadCacheOptions } from '../../../src/cache/object-reader.js';
 import { ObjectWriter } from '../../../src/upload/object-writer.js';
 import { Vfs, type VfsOptions } from '../../../src/vfs/vfs.js';
 import { TEST_CREDENTIALS, putObject, testClient, testEndpoint } from '../../support/s3.js';
@@ -62,8 +63,17 @@ export interface TestVfs {
   close(): Promise<void>;
 }
 
-/** A Vfs on `bucketName` with DEFAULT_OPTIONS overridden by `options`. */
-export async function createTestVfs(bucketName: string, options: Partial<VfsOptions> = {}): Promise<TestVfs> {
+/** The read cache's defaults in tests: small chunks, so that files of a few MiB span many. */
+export const DEFAULT_READ_OPTIONS: ReadCacheOptions = {
+  chunkSize: 256 * 1024,
+  memoryCacheSize: 64 * MiB,
+  maxReadAhead: 4 * MiB,
+  cacheSize: 1024 * MiB,
+  minFreeSpace: 0,
+};
+
+/** A Vfs on `bucketName` with DEFAULT_OPTIONS (and DEFAULT_READ_OPTIONS) overridden. */
+export async function createTestVfs(bucketName: string, options: Partial<VfsOptions> = {}, readOptions: Partial<ReadCacheOptions> = {}): Promise<TestVfs> {
   const full: VfsOptions = { ...DEFAULT_OPTIONS, ...options };
   const client = createS3Client({ endpoint: testEndpoint(), region: 'us-east-1', pathStyle: true });
   const bucket = new Bucket(client, bucketName);
@@ -72,7 +82,8 @@ export async function createTestVfs(bucketName: string, options: Partial<VfsOpti
   const logs: string[] = [];
   const log = createLogger('debug', (line) => logs.push(line));
   const writer = new ObjectWriter(bucket, journal, { singlePutLimit: 8 * MiB, partConcurrency: 4 }, log);
-  const vfs = new Vfs(bucket, { journal, writer }, full, log);
+  const reader = await ObjectReader.open(join(cacheDir, 'chunks'), (v, start, end) => bucket.getRange(v.key, start, end, v.etag), { ...DEFAULT_READ_OPTIONS, ...readOptions }, log);
+  const vfs = new Vfs(bucket, { journal, writer, reader }, full, log);
   return {
     vfs,
     bucket,

@@ -1,0 +1,123 @@
+// The disk tier of the chunk cache: CACHE_DIR/chunks/<bucket identity>/<ab>/<hash>, one
+// file per chunk, named by a hash of (key, ETag, chunk size, index), so a later mount finds
+// the chunks of objects that did not change and never those of an older version.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { unlinkIfPresent } from '../upload/staged-file.js';
+
+export interface DiskChunksOptions {
+  /** Bytes the chunk files may take; least recently used ones go beyond it. */
+  maxBytes: number;
+  /** Free space the cache leaves on the file system, whatever maxBytes says. */
+  minFreeBytes: number;
+}
+
+/** How often the free space of the file system is looked at again, in writes. */
+const FREE_SPACE_EVERY = 16;
+
+export class DiskChunks {
+  /** Chunk files by name, least recently used first, with their sizes. */
+  private readonly files = new Map<string, number>();
+  private usedBytes = 0;
+  private writes = 0;
+  private lowOnSpace = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly options: DiskChunksOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens the folder and learns what an earlier mount left in it (oldest first). */
+  static async open(dir: string, options: DiskChunksOptions, log: Logger): Promise<DiskChunks> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const store = new DiskChunks(dir, options, log);
+    const found: { name: string; size: number; used: number }[] = [];
+    for (const sub of await readdir(dir).catch(() => [] as string[])) {
+      for (const file of await readdir(join(dir, sub)).catch(() => [] as string[])) {
+        const name = `${sub}/${file}`;
+        if (file.includes('.tmp')) {
+          await unlinkIfPresent(join(dir, name)); // a write cut short
+          continue;
+        }
+        const st = await stat(join(dir, name)).catch(() => undefined);
+        if (st?.isFile()) found.push({ name, size: st.size, used: st.mtimeMs });
+      }
+    }
+    found.sort((a, b) => a.used - b.used);
+    for (const f of found) store.remember(f.name, f.size);
+    await store.evict(0);
+    return store;
+  }
+
+  static nameOf(key: string, etag: string, chunkSize: number, index: number): string {
+    const hash = createHash('sha256').update(`${key}\0${etag}\0${chunkSize}\0${index}`).digest('hex');
+    return `${hash.slice(0, 2)}/${hash.slice(2)}`;
+  }
+
+  /** The chunk's bytes if they are here with the expected length; undefined otherwise. */
+  async get(name: string, length: number): Promise<Buffer | undefined> {
+    if (!this.files.has(name)) return undefined;
+    const bytes = await readFile(join(this.dir, name)).catch(() => undefined);
+    if (!bytes || bytes.length !== length) {
+      this.forget(name);
+      await unlinkIfPresent(join(this.dir, name));
+      return undefined;
+    }
+    this.remember(name, bytes.length); // now the most recently used
+    return bytes;
+  }
+
+  /** Keeps a copy of the chunk; a failure only costs the copy. */
+  async put(name: string, bytes: Buffer): Promise<void> {
+    if (this.files.has(name) || bytes.length > this.options.maxBytes) return;
+    try {
+      await this.evict(bytes.length);
+      if (this.lowOnSpace) return;
+      const path = join(this.dir, name);
+      const tmp = `${path}.tmp${randomBytes(4).toString('hex')}`;
+      await mkdir(join(this.dir, name.slice(0, 2)), { recursive: true, mode: 0o700 });
+      await writeFile(tmp, bytes, { mode: 0o600 });
+      await rename(tmp, path);
+      this.remember(name, bytes.length);
+    } catch (err) {
+      this.log.debug(`read cache: could not keep a chunk in ${this.dir}: ${String(err)}`);
+    }
+  }
+
+  get bytes(): number {
+    return this.usedBytes;
+  }
+
+  private remember(name: string, size: number): void {
+    this.forget(name);
+    this.files.set(name, size);
+    this.usedBytes += size;
+  }
+
+  private forget(name: string): void {
+    const size = this.files.get(name);
+    if (size === undefined) return;
+    this.files.delete(name);
+    this.usedBytes -= size;
+  }
+
+  /** Makes room for `incoming` bytes: within maxBytes, and above minFreeBytes on the disk. */
+  private async evict(incoming: number): Promise<void> {
+    let needFree = 0;
+    if (this.writes++ % FREE_SPACE_EVERY === 0) {
+      const fs = await statfs(this.dir);
+      const free = fs.bavail * fs.bsize;
+      needFree = Math.max(0, this.options.minFreeBytes + incoming - free);
+      this.lowOnSpace = needFree > this.usedBytes;
+    }
+    for (const [name, size] of this.files) {
+      if (this.usedBytes + incoming <= this.options.maxBytes && needFree <= 0) break;
+      this.forget(name);
+      needFree -= size;
+      await unlinkIfPresent(join(this.dir, name));
+    }
+  }
+}

@@ -1,0 +1,79 @@
+// Reads of objects through the chunk cache: the chunks a read needs are fetched at once
+// (one GET per missing chunk), and a sequential reader's read-ahead is fetched in groups
+// of up to REQUEST_BYTES per GET, a bounded number at a time.
+import PQueue from 'p-queue';
+import type { MountConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { ChunkCache, type ObjectVersion, type RangeFetcher } from './chunk-cache.js';
+import { DiskChunks } from './disk-chunks.js';
+import { ReadAhead } from './read-ahead.js';
+
+/** Read-ahead GETs cover up to this much (whole chunks), like the raw SDK's ranged GETs. */
+const REQUEST_BYTES = 8 * 1024 * 1024;
+/** Read-ahead GETs in flight at once, over all files. */
+const READ_AHEAD_REQUESTS = 8;
+
+export interface ObjectReaderOptions {
+  /** Most bytes a sequential reader has fetched ahead of where it reads. */
+  maxReadAhead: number;
+}
+
+/** Everything the read cache is sized by (a view of MountConfig). */
+export type ReadCacheOptions = Pick<MountConfig, 'chunkSize' | 'memoryCacheSize' | 'maxReadAhead' | 'cacheSize' | 'minFreeSpace'>;
+
+export class ObjectReader {
+  private readonly readAheadQueue = new PQueue({ concurrency: READ_AHEAD_REQUESTS });
+  private readonly groupChunks: number;
+
+  constructor(
+    readonly cache: ChunkCache,
+    private readonly options: ObjectReaderOptions,
+  ) {
+    this.groupChunks = Math.max(1, Math.floor(REQUEST_BYTES / cache.chunkSize));
+  }
+
+  /** A reader whose chunk cache keeps its disk tier in `dir` (made if missing). */
+  static async open(dir: string, fetchRange: RangeFetcher, options: ReadCacheOptions, log: Logger): Promise<ObjectReader> {
+    const disk = await DiskChunks.open(dir, { maxBytes: options.cacheSize, minFreeBytes: options.minFreeSpace }, log);
+    return new ObjectReader(new ChunkCache(options.chunkSize, options.memoryCacheSize, disk, fetchRange), options);
+  }
+
+  /** The read-ahead state of a new open file. */
+  newReadAhead(): ReadAhead {
+    return new ReadAhead(Math.max(1, Math.floor(this.options.maxReadAhead / this.cache.chunkSize)));
+  }
+
+  /** Fills `target` from bytes of the version at `position`; answers how many (0 at EOF). */
+  async read(version: ObjectVersion, readAhead: ReadAhead, target: Buffer, position: number): Promise<number> {
+    const end = Math.min(version.size, position + target.length);
+    if (position >= end) return 0;
+    const { first, last } = this.cache.chunksOf(position, end);
+    const ahead = readAhead.next(position, end, this.cache.chunkSize);
+    if (ahead > 0) this.readAhead(version, last + 1, Math.min(last + ahead, this.cache.chunksOf(0, version.size).last));
+    let filled = 0;
+    const chunks = [];
+    for (let index = first; index <= last; index++) chunks.push(this.cache.get(version, index));
+    for (const [i, chunk] of (await Promise.all(chunks)).entries()) {
+      const chunkStart = (first + i) * this.cache.chunkSize;
+      const from = Math.max(position, chunkStart) - chunkStart;
+      const to = Math.min(end, chunkStart + chunk.length) - chunkStart;
+      filled += chunk.copy(target, filled, from, to);
+    }
+    return filled;
+  }
+
+  /** Fetches whole groups of chunks overlapping [from, to] that are not at hand. */
+  private readAhead(version: ObjectVersion, from: number, to: number): void {
+    if (from > to) return;
+    const lastChunk = this.cache.chunksOf(0, version.size).last;
+    for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= to; group++) {
+      const first = Math.max(from, group * this.groupChunks);
+      const last = Math.min(lastChunk, (group + 1) * this.groupChunks - 1);
+      let missing = false;
+      for (let index = first; index <= last && !missing; index++) missing = !this.cache.isAtHand(version, index);
+      if (!missing) continue;
+      // Registered as under way now, so that readers wait for it rather than ask again.
+      void this.cache.prefetch(version, first, last, (run) => this.readAheadQueue.add(run));
+    }
+  }
+}

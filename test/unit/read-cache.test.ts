@@ -1,0 +1,164 @@
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChunkCache, type ObjectVersion } from '../../src/cache/chunk-cache.js';
+import { DiskChunks } from '../../src/cache/disk-chunks.js';
+import { ObjectReader } from '../../src/cache/object-reader.js';
+import { ReadAhead } from '../../src/cache/read-ahead.js';
+import { createLogger } from '../../src/log.js';
+import { waitUntil } from '../support/run.js';
+
+const log = createLogger('error', () => undefined);
+const KiB = 1024;
+
+/** An object's bytes, with every range request recorded. */
+function fakeObject(size: number, etag = 'e1') {
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 7 + (i >> 8)) & 0xff;
+  const version: ObjectVersion = { key: 'dir/obj', etag, size };
+  const requests: Array<[number, number]> = [];
+  const fetch = async (v: ObjectVersion, start: number, end: number): Promise<Buffer> => {
+    requests.push([start, end]);
+    await new Promise((resolve) => setImmediate(resolve));
+    return Buffer.from(bytes.subarray(start, end));
+  };
+  return { bytes, version, requests, fetch };
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir, { recursive: true })) {
+    const st = await stat(join(dir, name));
+    if (st.isFile()) total += st.size;
+  }
+  return total;
+}
+
+describe('read-ahead', () => {
+  it('doubles the window on sequential reads up to the maximum, and drops it on a jump', () => {
+    const r = new ReadAhead(8);
+    expect(r.next(0, 100, 10)).toBe(1);
+    expect(r.next(100, 200, 10)).toBe(2);
+    expect(r.next(200, 300, 10)).toBe(4);
+    expect(r.next(305, 400, 10)).toBe(8); // a small gap: still sequential
+    expect(r.next(400, 500, 10)).toBe(8);
+    expect(r.next(10_000, 10_100, 10)).toBe(0); // a jump
+    expect(r.next(10_100, 10_200, 10)).toBe(1);
+  });
+
+  it('starts no read-ahead for a first read in the middle of a file', () => {
+    expect(new ReadAhead(8).next(5000, 6000, 10)).toBe(0);
+  });
+});
+
+describe('object reader', () => {
+  it('answers exact bytes at chunk boundaries and past the end, fetching no byte twice', async () => {
+    const o = fakeObject(10 * KiB + 5);
+    const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 0 });
+    const read = async (position: number, length: number): Promise<Buffer> => {
+      const target = Buffer.alloc(length);
+      return target.subarray(0, await reader.read(o.version, new ReadAhead(1), target, position));
+    };
+    const reads: Array<[number, number]> = [[0, 1], [KiB - 1, 2], [3 * KiB - 10, 2 * KiB + 20], [10 * KiB, 100], [10 * KiB + 4, 1]];
+    for (const [position, length] of reads) {
+      expect((await read(position, length)).equals(o.bytes.subarray(position, position + length))).toBe(true);
+    }
+    expect((await read(10 * KiB + 5, 10)).length).toBe(0);
+    expect((await read(20 * KiB, 10)).length).toBe(0);
+    // whole chunks, none of them twice
+    const sorted = [...o.requests].sort((a, b) => a[0] - b[0]);
+    for (const [i, [start, end]] of sorted.entries()) {
+      expect(start % KiB).toBe(0);
+      expect(end === o.version.size || end % KiB === 0).toBe(true);
+      if (i > 0) expect(start).toBeGreaterThanOrEqual((sorted[i - 1] as [number, number])[1]);
+    }
+  });
+
+  it('fetches a sequential reader ahead in big requests, and concurrent readers share them', async () => {
+    const o = fakeObject(64 * KiB);
+    const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 16 * KiB });
+    const ahead = new ReadAhead(16);
+    const out = Buffer.alloc(o.bytes.length);
+    for (let position = 0; position < out.length; position += 512) {
+      const [a, b] = await Promise.all([
+        reader.read(o.version, ahead, out.subarray(position, position + 512), position),
+        reader.read(o.version, new ReadAhead(16), Buffer.alloc(512), position), // another reader, same bytes
+      ]);
+      expect(a).toBe(512);
+      expect(b).toBe(512);
+    }
+    expect(out.equals(o.bytes)).toBe(true);
+    // no byte was fetched twice
+    const fetched = o.requests.reduce((n, [s, e]) => n + (e - s), 0);
+    expect(fetched).toBe(o.bytes.length);
+    expect(o.requests.length).toBeLessThan(64 / 2); // not one request per 1 KiB chunk
+  });
+});
+
+describe('disk chunks', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps chunks across instances and serves them only with the right length', async () => {
+    const first = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
+    const name = DiskChunks.nameOf('k', 'e', KiB, 3);
+    await first.put(name, Buffer.alloc(KiB, 9));
+    const second = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
+    expect((await second.get(name, KiB))?.equals(Buffer.alloc(KiB, 9))).toBe(true);
+    expect(await second.get(DiskChunks.nameOf('k', 'other etag', KiB, 3), KiB)).toBeUndefined();
+    // a file cut short is not served, and goes
+    await writeFile(join(dir, name), Buffer.alloc(10));
+    expect(await second.get(name, KiB)).toBeUndefined();
+    expect(await dirBytes(dir)).toBe(0);
+  });
+
+  it('evicts the least recently used chunks to stay under its limit', async () => {
+    const store = await DiskChunks.open(dir, { maxBytes: 4 * KiB, minFreeBytes: 0 }, log);
+    const names = [0, 1, 2, 3, 4, 5].map((i) => DiskChunks.nameOf('k', 'e', KiB, i));
+    for (const name of names.slice(0, 4)) await store.put(name, Buffer.alloc(KiB, 1));
+    expect(await store.get(names[0] as string, KiB)).toBeDefined(); // 0 is now the most recent
+    await store.put(names[4] as string, Buffer.alloc(KiB, 1));
+    await store.put(names[5] as string, Buffer.alloc(KiB, 1));
+    expect(await dirBytes(dir)).toBeLessThanOrEqual(4 * KiB);
+    expect(await store.get(names[0] as string, KiB)).toBeDefined();
+    expect(await store.get(names[1] as string, KiB)).toBeUndefined();
+    expect(await store.get(names[2] as string, KiB)).toBeUndefined();
+    // a new instance finds the limit kept too
+    const again = await DiskChunks.open(dir, { maxBytes: 2 * KiB, minFreeBytes: 0 }, log);
+    expect(again.bytes).toBeLessThanOrEqual(2 * KiB);
+    expect(await dirBytes(dir)).toBeLessThanOrEqual(2 * KiB);
+  });
+
+  it('keeps nothing when the disk has less free space than asked for', async () => {
+    const store = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: Number.MAX_SAFE_INTEGER }, log);
+    await store.put(DiskChunks.nameOf('k', 'e', KiB, 0), Buffer.alloc(KiB));
+    expect(await dirBytes(dir)).toBe(0);
+  });
+});
+
+describe('chunk cache', () => {
+  it('serves chunks of a version from disk in a new cache, never those of another version', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
+    try {
+      const o = fakeObject(4 * KiB);
+      const disk = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
+      const first = new ChunkCache(KiB, 1024 * KiB, disk, o.fetch);
+      await first.get(o.version, 2);
+      await waitUntil('the disk copy, written in the background', async () => (await dirBytes(dir)) === KiB);
+      expect(o.requests).toHaveLength(1);
+      const second = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
+      expect((await second.get(o.version, 2)).equals(o.bytes.subarray(2 * KiB, 3 * KiB))).toBe(true);
+      expect(o.requests).toHaveLength(1);
+      await second.get({ ...o.version, etag: 'e2' }, 2);
+      expect(o.requests).toHaveLength(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
