@@ -6,7 +6,7 @@
 //
 //   --latency MS        per-request latency added by the proxy (default 20)
 //   --bandwidth MBPS    per-connection bandwidth cap in MB/s (10^6 bytes), each direction (default: none)
-//   --only write|read   one section (default: both; the read section is empty until issue #6)
+//   --only write|read   one section (default: both)
 //   --quick             small sizes: a smoke check that runs in well under a minute
 //   --big               also the opt-in write workload "6 GiB write and rename": dd bs=1M of a
 //                       6 GiB file into the mount, mv to another name, until durable; against
@@ -34,11 +34,16 @@ import { readSizes, readWorkloads } from './read.mjs';
 import { writeSizes, writeWorkloads } from './write.mjs';
 
 /**
- * @typedef {{ seconds: number, counts: any, files: number, bytes: number, problems: string[] }} Result
- * @typedef {{ id: string, title: (ctx: any) => string, rate: 'files'|'bytes', freshBucket?: boolean,
- *   tools?: (ctx: any) => string[], prepare: (ctx: any) => Promise<any>,
- *   raw: (ctx: any, data: any, bucket: string|undefined) => Promise<Result>,
- *   run: (ctx: any, toolId: string, data: any, bucket: string|undefined) => Promise<Result> }} Workload
+ * A Result is one row of the table. raw/run may resolve several (an array), each with its
+ * own `title`; `ratio` (null: none) and `ratioText` replace the default "vs raw" (raw
+ * seconds / tool seconds, when the raw SDK ran once); see bench/read.mjs.
+ * @typedef {{ seconds: number, counts: any, files: number, bytes: number, problems: string[], note?: string,
+ *   returnedSeconds?: number, title?: string, ratio?: number|null, ratioText?: string, ratioOf?: string }} Result
+ * @typedef {{ id: string, title: (ctx: any) => string, rate: 'files'|'bytes', unit?: string, freshBucket?: boolean,
+ *   tools?: (ctx: any) => string[], when?: (ctx: any) => boolean, skip?: (ctx: any) => Promise<string|undefined>,
+ *   prepare: (ctx: any) => Promise<any>,
+ *   raw?: (ctx: any, data: any, bucket: string|undefined) => Promise<Result|Result[]>,
+ *   run: (ctx: any, toolId: string, data: any, bucket: string|undefined) => Promise<Result|Result[]> }} Workload
  */
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -202,31 +207,48 @@ try {
         say(`  skipped: ${skipped}`);
         continue;
       }
-      const data = await w.prepare(ctx);
-      const bucketFor = async (label) => (w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}`));
-      let raw;
+      const base = { section, workload: title, rate: w.rate, unit: w.unit };
+      let data;
       try {
-        raw = await w.raw(ctx, data, await bucketFor('raw'));
-        rows.push({ section, workload: title, rate: w.rate, tool: 'raw SDK', ...raw });
-        say(`  raw SDK: ${raw.seconds.toFixed(2)} s${raw.note ? ` (${raw.note})` : ''}${raw.problems.length ? ` FAILED: ${raw.problems[0]}` : ''}`);
+        data = await w.prepare(ctx);
       } catch (err) {
         failed = true;
-        rows.push({ section, workload: title, rate: w.rate, tool: 'raw SDK', error: err.message });
-        say(`  raw SDK: FAILED: ${err.message}`);
+        rows.push({ ...base, tool: 'all', error: `prepare: ${err.message}` });
+        say(`  prepare FAILED: ${err.message}`);
+        continue;
+      }
+      const bucketFor = async (label) => (w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}`));
+      /** One row of the table per Result. */
+      const addRows = (tool, results) => {
+        for (const r of results) {
+          rows.push({ ...base, tool, ...r, workload: r.title ?? title });
+          if (r.problems.length) failed = true;
+          say(`  ${tool}${r.title ? `, ${r.title}` : ''}: ${r.seconds.toFixed(2)} s${r.note ? ` (${r.note})` : ''}${r.problems.length ? ` FAILED: ${r.problems.length} wrong, e.g. ${r.problems[0]}` : ''}`);
+        }
+      };
+      const asArray = (r) => (Array.isArray(r) ? r : [r]);
+      let raw; // the raw SDK's Result, when it is one: the default ratio's reference
+      if (w.raw) {
+        try {
+          const results = asArray(await w.raw(ctx, data, await bucketFor('raw')));
+          addRows('raw SDK', results);
+          if (results.length === 1) raw = results[0];
+        } catch (err) {
+          failed = true;
+          rows.push({ ...base, tool: 'raw SDK', error: err.message });
+          say(`  raw SDK: FAILED: ${err.message}`);
+        }
       }
       for (const toolId of w.tools ? w.tools(ctx) : ctx.tools) {
         if (interrupted) break;
         const label = TOOLS[toolId].label;
         try {
-          const r = await w.run(ctx, toolId, data, await bucketFor(toolId));
-          const row = { section, workload: title, rate: w.rate, tool: label, ...r };
-          if (raw && !raw.problems.length) row.ratio = raw.seconds / r.seconds;
-          if (r.problems.length) failed = true;
-          rows.push(row);
-          say(`  ${label}: ${r.seconds.toFixed(2)} s${r.note ? ` (${r.note})` : ''}${r.problems.length ? ` FAILED: ${r.problems.length} wrong, e.g. ${r.problems[0]}` : ''}`);
+          const results = asArray(await w.run(ctx, toolId, data, await bucketFor(toolId)));
+          for (const r of results) if (r.ratio === undefined && raw && !raw.problems.length) r.ratio = raw.seconds / r.seconds;
+          addRows(label, results);
         } catch (err) {
           failed = true;
-          rows.push({ section, workload: title, rate: w.rate, tool: label, error: err.message });
+          rows.push({ ...base, tool: label, error: err.message });
           say(`  ${label}: FAILED: ${err.message}`);
         }
       }
@@ -246,13 +268,24 @@ function rateText(r) {
   if (r.error || r.skipped || r.seconds === undefined) return '';
   const mibs = r.bytes / MiB / r.seconds;
   if (r.rate === 'bytes') return `${mibs.toFixed(1)} MiB/s`;
-  return `${(r.files / r.seconds).toFixed(1)} files/s, ${mibs.toFixed(1)} MiB/s`;
+  const count = `${(r.files / r.seconds).toFixed(1)} ${r.unit ?? 'files'}/s`;
+  return r.bytes > 0 ? `${count}, ${mibs.toFixed(1)} MiB/s` : count;
 }
 function countsText(r) {
   if (r.skipped) return `skipped: ${r.skipped}`;
   if (r.error) return `FAILED: ${r.error.split('\n')[0]}`;
-  const s = `${r.note ? `(${r.note}) ` : ''}${formatCounts(r.counts)}; up ${(r.counts.bytesUp / MiB).toFixed(1)} MiB`;
-  return r.problems.length ? `FAILED (${r.problems.length} objects wrong, e.g. ${r.problems[0]}); ${s}` : s;
+  // Writes: the bytes that went up; reads: the bytes that came down.
+  const moved = r.section === 'read' ? `down ${(r.counts.bytesDown / MiB).toFixed(1)} MiB` : `up ${(r.counts.bytesUp / MiB).toFixed(1)} MiB`;
+  const s = `${r.note ? `(${r.note}) ` : ''}${formatCounts(r.counts)}; ${moved}`;
+  const wrong = r.section === 'read' ? 'checks failed' : 'objects wrong';
+  return r.problems.length ? `FAILED (${r.problems.length} ${wrong}, e.g. ${r.problems[0]}); ${s}` : s;
+}
+function ratioText(r) {
+  if (r.error || r.skipped || r.ratio === null) return '-';
+  if (r.tool === 'raw SDK' && r.problems.length) return '-';
+  if (r.ratioText) return r.ratioText;
+  if (r.ratio !== undefined) return r.ratio.toFixed(2);
+  return r.tool === 'raw SDK' ? '1.00' : '-';
 }
 const header = ['workload', 'tool', 'seconds', 'cmd returned', 'rate', 'vs raw', 'requests through the proxy'];
 const table = rows.map((r) => [
@@ -261,7 +294,7 @@ const table = rows.map((r) => [
   r.seconds !== undefined ? r.seconds.toFixed(2) : '-',
   r.returnedSeconds !== undefined ? r.returnedSeconds.toFixed(2) : '',
   rateText(r),
-  r.tool === 'raw SDK' && !r.error && !r.skipped && !r.problems.length ? '1.00' : r.ratio !== undefined ? r.ratio.toFixed(2) : '-',
+  ratioText(r),
   countsText(r),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
@@ -272,10 +305,20 @@ console.log(
     `${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}; ${cpus().length} CPUs, Node ${process.version}` +
     `${opts.quick ? '; --quick sizes' : ''}${opts['s3mount-args'] ? `; s3mount ${opts['s3mount-args']}` : ''}`,
 );
-console.log(
-  'seconds: until durable (in the bucket); cmd returned: when tar/dd itself returned; ' +
-    'vs raw: raw SDK seconds / tool seconds (1.00 = as fast as the raw SDK, 0.50 = twice as long)',
-);
+const sectionsRun = new Set(rows.map((r) => r.section));
+if (sectionsRun.has('write')) {
+  console.log(
+    'write rows: seconds until durable (in the bucket); cmd returned: when tar/dd itself returned; ' +
+      'vs raw: raw SDK seconds / tool seconds (1.00 = as fast as the raw SDK, 0.50 = twice as long)',
+  );
+}
+if (sectionsRun.has('read')) {
+  console.log(
+    'read rows: seconds of the command alone (fresh mount, mount and unmount untimed); vs raw: sequential and parallel reads ' +
+      'by MiB/s against the raw SDK\'s parallel ranged GETs, warm re-read against the same tool\'s cold read, ' +
+      'the others raw SDK seconds / tool seconds',
+  );
+}
 console.log(line(header));
 console.log(`|${widths.map((w, i) => (i >= 2 && i <= 5 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`);
 for (const t of table) console.log(line(t));

@@ -22,9 +22,10 @@ export function prng(seed) {
  * (members `<name>/...`, so `tar x -C MNT` makes keys `<name>/...`).
  *   sizes: a number (every file that size) or [min, max] (log-uniform, seeded).
  *   perDir: files per subdirectory (0: all in `<name>/`).
+ *   tarball: false to skip the tarball (the read section uploads the files themselves).
  * Resolves with { name, dir, tarball, files: [{ key, path, size, md5 }], bytes }.
  */
-export async function makeTree(dataDir, name, { count, sizes, perDir = 0, seed = 1 }) {
+export async function makeTree(dataDir, name, { count, sizes, perDir = 0, seed = 1, tarball: withTarball = true }) {
   const rand = prng(seed);
   const dir = join(dataDir, name);
   await mkdir(dir, { recursive: true });
@@ -42,6 +43,7 @@ export async function makeTree(dataDir, name, { count, sizes, perDir = 0, seed =
     files.push({ key: `${name}/${rel}`, path, size, md5: createHash('md5').update(body).digest('hex') });
     bytes += size;
   }
+  if (!withTarball) return { name, dir, tarball: undefined, files, bytes };
   const tarball = join(dataDir, `${name}.tar`);
   const r = spawnSync('tar', ['-cf', tarball, '-C', dataDir, name], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`tar -cf ${tarball}: ${r.stderr}`);

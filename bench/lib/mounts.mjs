@@ -33,8 +33,12 @@ export async function killRunning() {
   await Promise.all([...running].map((child) => reap(child, 0)));
 }
 
-/** Runs a command to completion (never through a shell). Resolves { code, stdout, stderr, seconds }. */
-export function run(cmd, args, { env, timeoutMs = 0, cwd } = {}) {
+/**
+ * Runs a command to completion (never through a shell). Resolves { code, stdout, stderr, seconds }.
+ * With `onStdout`, the output is not kept: each chunk (a Buffer, binary safe) goes to
+ * `onStdout` as it arrives, and `stdout` is ''.
+ */
+export function run(cmd, args, { env, timeoutMs = 0, cwd, onStdout } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +46,8 @@ export function run(cmd, args, { env, timeoutMs = 0, cwd } = {}) {
     child.on('exit', () => running.delete(child));
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s) => (stdout = (stdout + s).slice(-20_000)));
+    if (onStdout) child.stdout.on('data', onStdout);
+    else child.stdout.setEncoding('utf8').on('data', (s) => (stdout = (stdout + s).slice(-20_000)));
     child.stderr.setEncoding('utf8').on('data', (s) => (stderr = (stderr + s).slice(-20_000)));
     const timer = timeoutMs > 0 ? setTimeout(() => child.kill('SIGTERM'), timeoutMs) : undefined;
     child.on('error', reject);

@@ -64,17 +64,31 @@ export function quote(args) {
 }
 
 /**
+ * Mounts `bucket` with `toolId` (a fresh mount point and --cache-dir), runs `fn(mnt)`,
+ * which does its own timing (measure()), then unmounts with the tool's own unmount; on
+ * failure the mount is cleaned up all the same (fusermount3 -uz as a last resort) and the
+ * tool's log tail is added to the error. Resolves with what `fn` resolved with.
+ */
+export async function withMount(ctx, toolId, bucket, fn) {
+  const m = await ctx.mounter.mount(toolId, bucket);
+  try {
+    const value = await fn(m.mnt);
+    await m.unmount();
+    return value;
+  } catch (err) {
+    const log = m.logTail(10);
+    if (log) err.message += `\n--- ${toolId} log (tail) ---\n${log}`;
+    throw err;
+  } finally {
+    await m.cleanup();
+  }
+}
+
+/**
  * Mounts `bucket` with `toolId`, times `action(mnt)` alone (the mount and the unmount are
  * not timed), and always unmounts. For workloads where nothing has to become durable
  * (reads). Resolves { seconds, counts, value }.
  */
-export async function timedInMount(ctx, toolId, bucket, action) {
-  const m = await ctx.mounter.mount(toolId, bucket);
-  try {
-    const result = await measure(ctx, () => action(m.mnt));
-    await m.unmount();
-    return result;
-  } finally {
-    await m.cleanup();
-  }
+export function timedInMount(ctx, toolId, bucket, action) {
+  return withMount(ctx, toolId, bucket, (mnt) => measure(ctx, () => action(mnt)));
 }
