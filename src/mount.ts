@@ -70,7 +70,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
     readOnly: config.readOnly,
     log,
   });
-  const reader = await ObjectReader.open(join(config.cacheDir, 'chunks', identity), (v, start, end) => bucket.getRange(v.key, start, end, v.etag), config, log);
+  const reader = await ObjectReader.open(join(config.cacheDir, 'chunks', identity), bucket, config, log);
   const vfs = new Vfs(bucket, { journal, writer, reader }, config, log);
   vfs.adopt(leftovers);
   let fuse: FuseMount;

@@ -1,6 +1,7 @@
 // Chunks of objects, by (key, ETag, index): a memory tier bounded in bytes, a disk tier
 // that outlives the mount, and one request per chunk however many readers want it.
 import { LRUCache } from 'lru-cache';
+import { FsError } from '../errors.js';
 import { DiskChunks } from './disk-chunks.js';
 
 /** One version of one object, as reads address it. */
@@ -10,11 +11,16 @@ export interface ObjectVersion {
   size: number;
 }
 
-/** Fetches bytes [start, end) of the object version; rejects if it changed. */
-export type RangeFetcher = (version: ObjectVersion, start: number, end: number) => Promise<Buffer>;
+/**
+ * Fetches bytes [start, end) of the object version, handing them to `sink` in order as
+ * they arrive; rejects if the object changed. Resolves with the number of bytes passed.
+ */
+export type RangeFetcher = (version: ObjectVersion, start: number, end: number, sink: (bytes: Buffer) => void) => Promise<number>;
 
 /** Starts a request now or later (a queue bounding requests in flight). */
-export type Scheduler = (request: () => Promise<Buffer>) => Promise<Buffer>;
+export type Scheduler = (request: () => Promise<unknown>) => Promise<unknown>;
+
+const now: Scheduler = (request) => request();
 
 export class ChunkCache {
   private readonly memory: LRUCache<string, Buffer>;
@@ -47,28 +53,35 @@ export class ChunkCache {
     if (cached) return Promise.resolve(cached);
     const running = this.inFlight.get(id);
     if (running) return running;
-    return this.track(id, this.fromDiskOrServer(version, index, id));
+    const fromDisk = this.fromDisk(version, index);
+    return this.track(id, fromDisk.then((bytes) => bytes ?? (this.request(version, index, index + 1, now)[0] as Promise<Buffer>)));
   }
 
   /**
-   * Fetches chunks first..last that are not at hand, a run of consecutive ones in one
-   * request (read-ahead: fewer, bigger GETs), started through `schedule`. They count as
-   * under way from the call on. Resolves once they are all in.
+   * Fetches chunks first..last that are neither at hand nor on disk, a run of
+   * consecutive ones in one request (read-ahead: fewer, bigger GETs), started through
+   * `schedule`; those on disk are read from there. They count as under way from the
+   * call on. Resolves once they are all in.
    */
-  async prefetch(version: ObjectVersion, first: number, last: number, schedule: Scheduler = (request) => request()): Promise<void> {
-    const pending: Promise<unknown>[] = [];
+  async prefetch(version: ObjectVersion, first: number, last: number, schedule: Scheduler = now): Promise<void> {
+    const pending: Promise<Buffer>[] = [];
     let runStart = -1;
     const flush = (end: number): void => {
       if (runStart < 0) return;
-      pending.push(this.fetchRun(version, runStart, end, schedule));
+      for (const [i, chunk] of this.request(version, runStart, end, schedule).entries()) {
+        pending.push(this.track(this.idOf(version, runStart + i), chunk));
+      }
       runStart = -1;
     };
     for (let index = first; index <= last; index++) {
       if (this.isAtHand(version, index)) flush(index);
-      else if (runStart < 0) runStart = index;
+      else if (this.isOnDisk(version, index)) {
+        flush(index);
+        pending.push(this.get(version, index));
+      } else if (runStart < 0) runStart = index;
     }
     flush(last + 1);
-    await Promise.all(pending);
+    await Promise.all(pending).catch(() => undefined); // a reader that needs a chunk sees the error
   }
 
   /** Drops the object's chunks from memory (a new version replaced it). */
@@ -77,32 +90,55 @@ export class ChunkCache {
     for (const id of this.memory.keys()) if (id.startsWith(prefix)) this.memory.delete(id);
   }
 
-  private async fromDiskOrServer(version: ObjectVersion, index: number, id: string): Promise<Buffer> {
-    const { start, end } = this.rangeOf(version, index);
-    const name = DiskChunks.nameOf(version.key, version.etag, this.chunkSize, index);
-    const onDisk = await this.disk?.get(name, end - start);
-    if (onDisk) return onDisk;
-    const bytes = await this.fetchRange(version, start, end);
-    this.keepOnDisk(version, index, bytes);
-    return bytes;
+  private isOnDisk(version: ObjectVersion, index: number): boolean {
+    return this.disk?.has(this.diskName(version, index)) ?? false;
   }
 
-  /** One request for chunks [first, end): each chunk resolves when it arrives. */
-  private async fetchRun(version: ObjectVersion, first: number, end: number, schedule: Scheduler): Promise<void> {
+  private async fromDisk(version: ObjectVersion, index: number): Promise<Buffer | undefined> {
+    const { start, end } = this.rangeOf(version, index);
+    return this.disk?.get(this.diskName(version, index), end - start);
+  }
+
+  /**
+   * One request for chunks [first, end), started through `schedule`: each chunk's
+   * promise resolves as soon as its own bytes are in, not when the whole range is.
+   * Every chunk gets a buffer of its own, so that the memory tier's byte count is what
+   * it really holds.
+   */
+  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler): Promise<Buffer>[] {
+    const chunks = Array.from({ length: end - first }, (_, i) => ({ range: this.rangeOf(version, first + i), ...deferred<Buffer>() }));
+    let current = 0;
+    let buffer: Buffer | undefined;
+    let filled = 0;
+    const sink = (bytes: Buffer): void => {
+      let offset = 0;
+      while (offset < bytes.length && current < chunks.length) {
+        const chunk = chunks[current] as (typeof chunks)[number];
+        buffer ??= Buffer.allocUnsafe(chunk.range.end - chunk.range.start);
+        const copied = bytes.copy(buffer, filled, offset);
+        offset += copied;
+        filled += copied;
+        if (filled < buffer.length) continue;
+        this.keepOnDisk(version, first + current, buffer);
+        chunk.resolve(buffer);
+        current++;
+        buffer = undefined;
+        filled = 0;
+      }
+    };
     const start = this.rangeOf(version, first).start;
     const stop = this.rangeOf(version, end - 1).end;
-    const request = schedule(() => this.fetchRange(version, start, stop));
-    const waits: Promise<Buffer>[] = [];
-    for (let index = first; index < end; index++) {
-      const from = this.rangeOf(version, index);
-      const chunk = request.then((all) => {
-        const bytes = all.subarray(from.start - start, from.end - start);
-        this.keepOnDisk(version, index, bytes);
-        return bytes;
-      });
-      waits.push(this.track(this.idOf(version, index), chunk));
-    }
-    await Promise.all(waits).catch(() => undefined); // a reader that needs a chunk sees the error
+    schedule(() => this.fetchRange(version, start, stop, sink)).then(
+      () => {
+        // An object shorter than its version's size: a server that is not consistent.
+        const error = new FsError('EIO', `${version.key} ended before byte ${stop}`);
+        for (const chunk of chunks.slice(current)) chunk.reject(error);
+      },
+      (err: unknown) => {
+        for (const chunk of chunks.slice(current)) chunk.reject(err);
+      },
+    );
+    return chunks.map((chunk) => chunk.promise);
   }
 
   private track(id: string, fetching: Promise<Buffer>): Promise<Buffer> {
@@ -120,8 +156,11 @@ export class ChunkCache {
   }
 
   private keepOnDisk(version: ObjectVersion, index: number, bytes: Buffer): void {
-    if (!this.disk) return;
-    void this.disk.put(DiskChunks.nameOf(version.key, version.etag, this.chunkSize, index), bytes);
+    void this.disk?.put(this.diskName(version, index), bytes);
+  }
+
+  private diskName(version: ObjectVersion, index: number): string {
+    return DiskChunks.nameOf(version.key, version.etag, this.chunkSize, index);
   }
 
   private rangeOf(version: ObjectVersion, index: number): { start: number; end: number } {
@@ -132,4 +171,14 @@ export class ChunkCache {
   private idOf(version: ObjectVersion, index: number): string {
     return `${version.key}\0${version.etag}\0${index}`;
   }
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(reason: unknown): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }

@@ -20,7 +20,11 @@ const FREE_SPACE_EVERY = 16;
 export class DiskChunks {
   /** Chunk files by name, least recently used first, with their sizes. */
   private readonly files = new Map<string, number>();
+  /** Bytes of the files above plus those being written. */
   private usedBytes = 0;
+  /** Chunk files being written: counted, but not yet readable. */
+  private readonly writing = new Set<string>();
+  private writingBytes = 0;
   private writes = 0;
   private lowOnSpace = false;
 
@@ -48,13 +52,18 @@ export class DiskChunks {
     }
     found.sort((a, b) => a.used - b.used);
     for (const f of found) store.remember(f.name, f.size);
-    await store.evict(0);
+    await store.makeRoom(0);
     return store;
   }
 
   static nameOf(key: string, etag: string, chunkSize: number, index: number): string {
     const hash = createHash('sha256').update(`${key}\0${etag}\0${chunkSize}\0${index}`).digest('hex');
     return `${hash.slice(0, 2)}/${hash.slice(2)}`;
+  }
+
+  /** Whether the chunk has a file here (it may still prove unreadable). */
+  has(name: string): boolean {
+    return this.files.has(name);
   }
 
   /** The chunk's bytes if they are here with the expected length; undefined otherwise. */
@@ -70,20 +79,34 @@ export class DiskChunks {
     return bytes;
   }
 
-  /** Keeps a copy of the chunk; a failure only costs the copy. */
+  /**
+   * Keeps a copy of the chunk; a failure only costs the copy. Its size counts from the
+   * call on, so that writes under way together cannot take the cache over its limit.
+   */
   async put(name: string, bytes: Buffer): Promise<void> {
-    if (this.files.has(name) || bytes.length > this.options.maxBytes) return;
+    if (this.files.has(name) || this.writing.has(name)) return;
+    // Files being written cannot be evicted: beyond the limit together, this one waits out.
+    if (this.writingBytes + bytes.length > this.options.maxBytes) return;
+    this.writing.add(name);
+    this.writingBytes += bytes.length;
+    this.usedBytes += bytes.length;
+    const path = join(this.dir, name);
+    const tmp = `${path}.tmp${randomBytes(4).toString('hex')}`;
+    let kept = false;
     try {
-      await this.evict(bytes.length);
-      if (this.lowOnSpace) return;
-      const path = join(this.dir, name);
-      const tmp = `${path}.tmp${randomBytes(4).toString('hex')}`;
+      if (!(await this.makeRoom(bytes.length))) return;
       await mkdir(join(this.dir, name.slice(0, 2)), { recursive: true, mode: 0o700 });
       await writeFile(tmp, bytes, { mode: 0o600 });
       await rename(tmp, path);
-      this.remember(name, bytes.length);
+      kept = true;
     } catch (err) {
       this.log.debug(`read cache: could not keep a chunk in ${this.dir}: ${String(err)}`);
+      await unlinkIfPresent(tmp).catch(() => undefined);
+    } finally {
+      this.writing.delete(name);
+      this.writingBytes -= bytes.length;
+      this.usedBytes -= bytes.length;
+      if (kept) this.remember(name, bytes.length);
     }
   }
 
@@ -104,20 +127,28 @@ export class DiskChunks {
     this.usedBytes -= size;
   }
 
-  /** Makes room for `incoming` bytes: within maxBytes, and above minFreeBytes on the disk. */
-  private async evict(incoming: number): Promise<void> {
+  /**
+   * Evicts least recently used files until the cache is within maxBytes and, every
+   * FREE_SPACE_EVERY calls, until the disk keeps minFreeBytes free with `incoming` more
+   * on it; false when that cannot be done. Files leave the books before the first
+   * unlink, so concurrent callers never count the same one twice.
+   */
+  private async makeRoom(incoming: number): Promise<boolean> {
     let needFree = 0;
-    if (this.writes++ % FREE_SPACE_EVERY === 0) {
+    const checkDisk = this.writes++ % FREE_SPACE_EVERY === 0;
+    if (checkDisk) {
       const fs = await statfs(this.dir);
-      const free = fs.bavail * fs.bsize;
-      needFree = Math.max(0, this.options.minFreeBytes + incoming - free);
-      this.lowOnSpace = needFree > this.usedBytes;
+      needFree = Math.max(0, this.options.minFreeBytes + incoming - fs.bavail * fs.bsize);
     }
+    const victims: string[] = [];
     for (const [name, size] of this.files) {
-      if (this.usedBytes + incoming <= this.options.maxBytes && needFree <= 0) break;
+      if (this.usedBytes <= this.options.maxBytes && needFree <= 0) break;
       this.forget(name);
+      victims.push(name);
       needFree -= size;
-      await unlinkIfPresent(join(this.dir, name));
     }
+    if (checkDisk) this.lowOnSpace = needFree > 0;
+    await Promise.all(victims.map((name) => unlinkIfPresent(join(this.dir, name))));
+    return this.usedBytes <= this.options.maxBytes && !this.lowOnSpace;
   }
 }

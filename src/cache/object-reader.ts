@@ -18,6 +18,11 @@ export interface ObjectReaderOptions {
   maxReadAhead: number;
 }
 
+/** Where chunks come from: ranged GETs of one version (src/s3/bucket.ts). */
+export interface RangeSource {
+  streamRange(key: string, start: number, end: number, ifMatch: string | undefined, sink: (bytes: Buffer) => void): Promise<number>;
+}
+
 /** Everything the read cache is sized by (a view of MountConfig). */
 export type ReadCacheOptions = Pick<MountConfig, 'chunkSize' | 'memoryCacheSize' | 'maxReadAhead' | 'cacheSize' | 'minFreeSpace'>;
 
@@ -32,10 +37,16 @@ export class ObjectReader {
     this.groupChunks = Math.max(1, Math.floor(REQUEST_BYTES / cache.chunkSize));
   }
 
-  /** A reader whose chunk cache keeps its disk tier in `dir` (made if missing). */
-  static async open(dir: string, fetchRange: RangeFetcher, options: ReadCacheOptions, log: Logger): Promise<ObjectReader> {
+  /** A reader of `source`'s objects whose chunk cache keeps its disk tier in `dir` (made if missing). */
+  static async open(dir: string, source: RangeSource, options: ReadCacheOptions, log: Logger): Promise<ObjectReader> {
     const disk = await DiskChunks.open(dir, { maxBytes: options.cacheSize, minFreeBytes: options.minFreeSpace }, log);
-    return new ObjectReader(new ChunkCache(options.chunkSize, options.memoryCacheSize, disk, fetchRange), options);
+    const fetchRange: RangeFetcher = (version, start, end, sink) => source.streamRange(version.key, start, end, version.etag, sink);
+    return new ObjectReader(new ChunkCache(options.chunkSize, options.memoryCacheSize, disk, fetchRange), {
+      // Chunks fetched ahead wait in the memory tier until they are read: a window
+      // nearer its size would evict them before that, and fetch them again (several
+      // readers share the tier).
+      maxReadAhead: Math.min(options.maxReadAhead, Math.floor(options.memoryCacheSize / 4)),
+    });
   }
 
   /** The read-ahead state of a new open file. */

@@ -12,7 +12,6 @@ import {
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
-  type GetObjectCommandInput,
   type ListObjectsV2CommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -178,47 +177,92 @@ export class Bucket {
    * that version, so that chunks of two versions are never mixed.
    */
   async getRange(key: string, start: number, endExclusive: number, ifMatch?: string): Promise<Buffer> {
+    const pieces: Buffer[] = [];
+    await this.streamRange(key, start, endExclusive, ifMatch, (bytes) => pieces.push(bytes));
+    return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+  }
+
+  /**
+   * Like getRange, but hands the bytes to `sink` in order as they arrive, so that a
+   * reader can use the start of a long range before its end is in. Resolves with the
+   * number of bytes delivered.
+   */
+  async streamRange(
+    key: string,
+    start: number,
+    endExclusive: number,
+    ifMatch: string | undefined,
+    sink: (bytes: Buffer) => void,
+  ): Promise<number> {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(endExclusive) || start < 0) {
       throw new FsError('EINVAL', `invalid range ${start}-${endExclusive}`);
     }
-    if (endExclusive <= start) return Buffer.alloc(0);
-    try {
-      const { body, contentRange } = await this.download({
-        Bucket: this.name,
-        Key: key,
-        Range: `bytes=${start}-${endExclusive - 1}`,
-        IfMatch: ifMatch === undefined ? undefined : quoteEtag(ifMatch),
-      });
-      return sliceRange(body, contentRange, start, endExclusive);
-    } catch (err) {
-      const { code, status } = describeS3Error(err);
-      // 416: the range starts at or past the end (any range of an empty object).
-      if (status === 416 || code === 'InvalidRange') return Buffer.alloc(0);
-      throw toFsError(err);
-    }
+    return this.download(key, { start, end: endExclusive }, ifMatch, sink);
   }
 
   /** The whole object in memory: for small objects (symlink targets, markers). */
   async getObject(key: string): Promise<Buffer> {
-    try {
-      return (await this.download({ Bucket: this.name, Key: key })).body;
-    } catch (err) {
-      throw toFsError(err);
-    }
+    const pieces: Buffer[] = [];
+    await this.download(key, undefined, undefined, (bytes) => pieces.push(bytes));
+    return Buffer.concat(pieces);
   }
 
   /**
-   * GET and collect the body. The SDK retries a request only until the response
-   * headers arrive; a body that breaks midway (connection reset) is fetched again
-   * here, with the same conditions.
+   * GET of a range (or of the whole object), its bytes passed on in order. The SDK
+   * retries a request only until the response headers arrive; a body that breaks
+   * midway is asked for again from where it broke, with the same conditions, so the
+   * sink sees every byte once.
    */
-  private async download(input: GetObjectCommandInput): Promise<{ body: Buffer; contentRange: string | undefined }> {
+  private async download(
+    key: string,
+    range: { start: number; end: number } | undefined,
+    ifMatch: string | undefined,
+    sink: (bytes: Buffer) => void,
+  ): Promise<number> {
+    const start = range?.start ?? 0;
+    let delivered = 0;
     for (let attempt = 1; ; attempt++) {
-      const out = await this.client.send(new GetObjectCommand(input));
+      const from = start + delivered;
+      if (range && from >= range.end) return delivered;
+      let out;
       try {
-        return { body: await readBody(out.Body), contentRange: out.ContentRange };
+        out = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.name,
+            Key: key,
+            Range: range || from > 0 ? `bytes=${from}-${range ? range.end - 1 : ''}` : undefined,
+            IfMatch: ifMatch === undefined ? undefined : quoteEtag(ifMatch),
+          }),
+        );
       } catch (err) {
-        if (attempt >= BODY_ATTEMPTS) throw err;
+        const { code, status } = describeS3Error(err);
+        // 416: the range starts at or past the end (any range of an empty object).
+        if (status === 416 || code === 'InvalidRange') return delivered;
+        throw toFsError(err);
+      }
+      const body = bodyExtent(out.ContentRange, out.ContentLength, from);
+      const end = Math.min(range?.end ?? Infinity, body.total ?? Infinity);
+      let position = body.start;
+      try {
+        for await (const piece of (out.Body ?? []) as AsyncIterable<Uint8Array>) {
+          // A server may ignore Range and send the whole object with 200 (HTTP allows
+          // it), or a wider range: pass on only what was asked for.
+          const lo = Math.max(position, start + delivered);
+          const hi = Math.min(position + piece.byteLength, end);
+          if (hi > lo) {
+            sink(Buffer.from(piece.buffer, piece.byteOffset + lo - position, hi - lo));
+            delivered += hi - lo;
+          }
+          position += piece.byteLength;
+          if (start + delivered >= end) break;
+        }
+      } catch (err) {
+        if (attempt >= BODY_ATTEMPTS) throw new FsError('EIO', `the download of ${key} broke off: ${String(err)}`);
+        continue;
+      }
+      if (start + delivered >= end || (end === Infinity && body.total === undefined)) return delivered;
+      if (attempt >= BODY_ATTEMPTS) {
+        throw new FsError('EIO', `S3 answered ${position - body.start} bytes for a read of ${end - from}: short body`);
       }
     }
   }
@@ -492,34 +536,15 @@ function isMultiDeleteUnsupported(err: unknown): boolean {
   return code === 'NotImplemented' || code === 'MissingContentMD5' || status === 501 || status === 405;
 }
 
-/** The SDK's body stream, collected. A stream that breaks midway rejects. */
-async function readBody(body: { transformToByteArray(): Promise<Uint8Array> } | undefined): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const bytes = await body.transformToByteArray();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
- * Exactly the bytes asked for. A server may ignore Range and send the whole object
- * with 200 (HTTP allows it), or send a wider range: cut what was asked out of it.
+ * Where the body of a GET answer starts in the object, and the object's size when the
+ * answer tells it. A body that starts after the byte asked for is of no use.
  */
-function sliceRange(body: Buffer, contentRange: string | undefined, start: number, endExclusive: number): Buffer {
-  let bodyStart = 0;
-  let total: number | undefined;
-  if (contentRange) {
-    const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange.trim());
-    if (!match) throw new FsError('EIO', `S3 answered an unreadable Content-Range: ${contentRange}`);
-    bodyStart = Number(match[1]);
-    if (match[3] !== '*') total = Number(match[3]);
-  } else {
-    total = body.length;
-  }
-  if (bodyStart > start) throw new FsError('EIO', `S3 answered bytes from ${bodyStart} for a read from ${start}`);
-  const end = Math.min(endExclusive, total ?? endExclusive);
-  const wanted = Math.max(0, end - start);
-  const offset = start - bodyStart;
-  if (body.length < offset + wanted) {
-    throw new FsError('EIO', `S3 answered ${body.length - offset} bytes for a read of ${wanted}: short body`);
-  }
-  return body.subarray(offset, offset + wanted);
+function bodyExtent(contentRange: string | undefined, contentLength: number | undefined, from: number): { start: number; total?: number } {
+  if (!contentRange) return { start: 0, total: contentLength };
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange.trim());
+  if (!match) throw new FsError('EIO', `S3 answered an unreadable Content-Range: ${contentRange}`);
+  const start = Number(match[1]);
+  if (start > from) throw new FsError('EIO', `S3 answered bytes from ${start} for a read from ${from}`);
+  return { start, total: match[3] === '*' ? undefined : Number(match[3]) };
 }

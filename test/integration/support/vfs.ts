@@ -82,7 +82,7 @@ export async function createTestVfs(bucketName: string, options: Partial<VfsOpti
   const logs: string[] = [];
   const log = createLogger('debug', (line) => logs.push(line));
   const writer = new ObjectWriter(bucket, journal, { singlePutLimit: 8 * MiB, partConcurrency: 4 }, log);
-  const reader = await ObjectReader.open(join(cacheDir, 'chunks'), (v, start, end) => bucket.getRange(v.key, start, end, v.etag), { ...DEFAULT_READ_OPTIONS, ...readOptions }, log);
+  const reader = await ObjectReader.open(join(cacheDir, 'chunks'), bucket, { ...DEFAULT_READ_OPTIONS, ...readOptions }, log);
   const vfs = new Vfs(bucket, { journal, writer, reader }, full, log);
   return {
     vfs,

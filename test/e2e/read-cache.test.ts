@@ -1,0 +1,308 @@
+// End to end: the read cache (src/cache: chunks in memory and on disk, read-ahead,
+// keep_cache) on real mounts made by the built CLI. Requests are counted by
+// bench/latency-proxy.mjs between the mount and the run's S3 server. Objects are put with
+// the SDK before the mount looks at them (listings and stats are cached).
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startLatencyProxy, type LatencyProxy } from '../../bench/latency-proxy.mjs';
+import { isMountProcess, pidFilePath, readPidFile } from '../../src/cli/pidfile.js';
+import { runOk, waitUntil } from '../support/run.js';
+import { createTestBucket, putObject, testEndpoint } from '../support/s3.js';
+import { cleanUpTestFile, forceUnmount, md5, MiB, mountBucket, tempDir, unmountAll, type CliMount } from './support/cli-mount.js';
+
+const KiB = 1024;
+
+let proxy: LatencyProxy;
+let local: string;
+
+beforeAll(async () => {
+  proxy = await startLatencyProxy({ upstream: testEndpoint(), latencyMs: 0 });
+  local = await tempDir('read-cache-local');
+}, 30_000);
+
+beforeEach(() => {
+  proxy.reset();
+});
+
+afterEach(async () => {
+  await unmountAll();
+}, 60_000);
+
+afterAll(async () => {
+  try {
+    await cleanUpTestFile(local);
+  } finally {
+    await proxy?.close();
+  }
+}, 60_000);
+
+/** A small seeded PRNG (mulberry32): the same "random" offsets on every run. */
+function seeded(seed: number): (below: number) => number {
+  let state = seed >>> 0;
+  return (below) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const unit = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return Math.floor(unit * below);
+  };
+}
+
+/** Bytes [position, position + length) of an open file, by one positional read (short at EOF). */
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, position);
+  return buffer.subarray(0, bytesRead);
+}
+
+/** A positional read through `handle` gives exactly the source's bytes there (a short count at EOF). */
+async function expectRead(handle: FileHandle, source: Buffer, position: number, length: number, what: string): Promise<void> {
+  const got = await readAt(handle, position, length);
+  const want = source.subarray(Math.min(position, source.length), Math.min(source.length, position + length));
+  expect(got.length, `${what}: bytes read at ${position}+${length}`).toBe(want.length);
+  expect(got.equals(want), `${what}: bytes at ${position}+${length}`).toBe(true);
+}
+
+/** md5 through the mount, by md5sum (a separate process reading the FUSE file). */
+async function md5sum(path: string): Promise<string> {
+  return (await runOk('md5sum', ['--', path], { timeoutMs: 60_000 })).split(' ')[0] ?? '';
+}
+
+/** Object GETs (whole and ranged) the proxy saw since its last reset. */
+function gets(): number {
+  const { requests } = proxy.stats();
+  return requests.GET + requests.rangedGET;
+}
+
+function summary(): string {
+  const s = proxy.stats();
+  return `${JSON.stringify(s.requests)}, ${s.bytesDown} bytes down`;
+}
+
+/** Every file under `dir` (recursively) with its size; [] when `dir` does not exist. */
+async function filesUnder(dir: string): Promise<Array<{ path: string; size: number }>> {
+  const found: Array<{ path: string; size: number }> = [];
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await filesUnder(path)));
+    else {
+      // A chunk file may be renamed or evicted between readdir and stat.
+      const st = await stat(path).catch(() => undefined);
+      if (st?.isFile()) found.push({ path, size: st.size });
+    }
+  }
+  return found;
+}
+
+async function chunkBytes(mnt: CliMount): Promise<{ bytes: number; files: number; temporary: number }> {
+  const files = await filesUnder(join(mnt.cacheDir, 'chunks'));
+  return {
+    bytes: files.reduce((sum, f) => sum + f.size, 0),
+    files: files.length,
+    temporary: files.filter((f) => f.path.includes('.tmp')).length,
+  };
+}
+
+/** The pid of the mount process serving `dir` (its pid file). */
+async function mountPid(dir: string): Promise<number> {
+  const pid = await readPidFile(await pidFilePath(dir));
+  if (pid === undefined || !(await isMountProcess(pid))) throw new Error(`no running mount process for ${dir} (pid file: ${pid})`);
+  return pid;
+}
+
+/** A field of /proc/PID/status in bytes ("VmHWM:   123456 kB"). */
+async function procStatusBytes(pid: number, field: string): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(match[1]) * KiB;
+}
+
+describe('read cache', () => {
+  it('--chunk-size 64K: exact bytes at chunk boundaries, at EOF, and for concurrent readers', { timeout: 40_000 }, async () => {
+    const CHUNK = 64 * KiB;
+    const data = randomBytes(MiB + 123);
+    const bucket = await createTestBucket('rc-bounds');
+    await putObject(bucket, 'obj.bin', data);
+    const mnt = await mountBucket(bucket, { args: ['--chunk-size', '64K'] });
+    const path = mnt.path('obj.bin');
+    const size = data.length;
+
+    // Through the page cache (the mount sees page-aligned reads), then with O_DIRECT
+    // (the mount sees the reads' own offsets and lengths, across chunk boundaries).
+    for (const [mode, flags] of [
+      ['page cache', constants.O_RDONLY],
+      ['O_DIRECT', constants.O_RDONLY | constants.O_DIRECT],
+    ] as const) {
+      const handle = await open(path, flags);
+      try {
+        await expectRead(handle, data, 0, 1, `${mode} first byte`);
+        await expectRead(handle, data, size - 1, 1, `${mode} last byte`);
+        for (const boundary of [1, 2, 7, 15, 16]) {
+          await expectRead(handle, data, boundary * CHUNK - 1, 2, `${mode} 2 bytes across boundary ${boundary}`);
+          await expectRead(handle, data, boundary * CHUNK - 1000, 5000, `${mode} 5000 bytes across boundary ${boundary}`);
+        }
+        // Two chunks and a bit: three chunks in one read.
+        await expectRead(handle, data, 3 * CHUNK - 10, 2 * CHUNK + 20, `${mode} across two boundaries`);
+        await expectRead(handle, data, 5 * CHUNK + 4321, 3000, `${mode} a read`);
+        await expectRead(handle, data, 5 * CHUNK + 5000, 70_000, `${mode} overlapping the previous read`);
+        // The last chunk holds 123 bytes.
+        await expectRead(handle, data, size - 200, 4096, `${mode} crossing EOF`);
+        expect((await readAt(handle, size - 200, 4096)).length, `${mode} short count at EOF`).toBe(200);
+        expect((await readAt(handle, size, 4096)).length, `${mode} at EOF`).toBe(0);
+        expect((await readAt(handle, size + 100_000, 4096)).length, `${mode} after EOF`).toBe(0);
+      } finally {
+        await handle.close();
+      }
+    }
+
+    // Four readers at once on their own descriptors (O_DIRECT: each read reaches the mount).
+    const readers = [1, 2, 3, 4].map(async (seed) => {
+      const random = seeded(seed);
+      const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT);
+      try {
+        for (let i = 0; i < 25; i++) {
+          const position = random(size);
+          await expectRead(handle, data, position, 1 + random(3 * CHUNK), `reader ${seed}, read ${i}`);
+        }
+      } finally {
+        await handle.close();
+      }
+    });
+    await Promise.all(readers);
+
+    expect(await md5sum(path)).toBe(md5(data));
+  });
+
+  it('re-reading makes no GET: not in the same mount, nor in a new mount with the same --cache-dir', { timeout: 40_000 }, async () => {
+    const data = randomBytes(3 * MiB);
+    const bucket = await createTestBucket('rc-reread');
+    await putObject(bucket, 'obj.bin', data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint });
+    const path = mnt.path('obj.bin');
+
+    proxy.reset();
+    expect(await md5sum(path)).toBe(md5(data));
+    const cold = gets();
+    expect(cold, summary()).toBeGreaterThan(0);
+
+    proxy.reset();
+    expect(await md5sum(path)).toBe(md5(data));
+    expect(gets(), `again in the same mount: ${summary()}`).toBe(0);
+
+    // The chunk files are written in the background: all three (1 MiB each) before unmounting.
+    await waitUntil('3 MiB of chunk files', async () => {
+      const kept = await chunkBytes(mnt);
+      return kept.bytes === data.length && kept.temporary === 0;
+    });
+
+    await mnt.remount(); // same mount point, same --cache-dir, same proxy
+    proxy.reset();
+    expect(await md5sum(path)).toBe(md5(data));
+    expect(gets(), `after a remount with the same --cache-dir: ${summary()}`).toBe(0);
+  });
+
+  it('--chunk-size 64K: random 4 KiB reads make at most one GET per chunk they miss', { timeout: 40_000 }, async () => {
+    const CHUNK = 64 * KiB;
+    const READ = 4 * KiB;
+    const data = randomBytes(4 * MiB);
+    const bucket = await createTestBucket('rc-random');
+    await putObject(bucket, 'obj.bin', data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--chunk-size', '64K'] });
+
+    // 50 offsets, none within 128 KiB of where the previous read ended (nor its start),
+    // the first beyond the first two chunks: no read looks sequential, so no read-ahead.
+    const random = seeded(42);
+    const offsets: number[] = [];
+    while (offsets.length < 50) {
+      const position = random(data.length - READ);
+      const previous = offsets.at(-1);
+      if (previous === undefined ? position < 2 * CHUNK : Math.abs(position - previous) < 2 * CHUNK + READ) continue;
+      offsets.push(position);
+    }
+    const touched = new Set<number>();
+    for (const position of offsets) {
+      touched.add(Math.floor(position / CHUNK));
+      touched.add(Math.floor((position + READ - 1) / CHUNK));
+    }
+
+    const handle = await open(mnt.path('obj.bin'), 'r');
+    proxy.reset();
+    try {
+      for (const [i, position] of offsets.entries()) await expectRead(handle, data, position, READ, `read ${i}`);
+    } finally {
+      await handle.close();
+    }
+    const s = proxy.stats();
+    expect(gets(), `${touched.size} chunks touched: ${summary()}`).toBeGreaterThan(0);
+    expect(gets(), `${touched.size} chunks touched: ${summary()}`).toBeLessThanOrEqual(touched.size);
+    // No whole-object GET, and no more bytes than the chunks touched.
+    expect(s.requests.GET, summary()).toBe(0);
+    expect(s.bytesDown, summary()).toBeLessThanOrEqual(touched.size * CHUNK);
+  });
+
+  it('--memory-cache-size 32M: reading a 256 MiB object keeps the mount process below 232 MiB of peak RSS', { timeout: 60_000 }, async () => {
+    const data = randomBytes(256 * MiB);
+    const sum = md5(data);
+    const bucket = await createTestBucket('rc-memory');
+    await putObject(bucket, 'big.bin', data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--memory-cache-size', '32M'] });
+    const pid = await mountPid(mnt.dir);
+
+    proxy.reset();
+    const out = await runOk('sh', ['-c', 'dd if="$1" bs=1M status=none | md5sum', 'sh', mnt.path('big.bin')], { timeoutMs: 50_000 });
+    expect(out.split(' ')[0]).toBe(sum);
+
+    const peak = await procStatusBytes(pid, 'VmHWM');
+    const rss = await procStatusBytes(pid, 'VmRSS');
+    const report = `VmHWM ${(peak / MiB).toFixed(1)} MiB, VmRSS ${(rss / MiB).toFixed(1)} MiB; ${summary()}`;
+    expect.soft(peak, report).toBeLessThan(32 * MiB + 200 * MiB);
+    // One sequential pass downloads the object once: read-ahead that the memory tier
+    // cannot hold until it is read would fetch it again and again. (The lookup's
+    // listing answer counts too: a few hundred bytes.)
+    expect.soft(proxy.stats().bytesDown, report).toBeLessThanOrEqual(data.length + 64 * KiB);
+  });
+
+  it('--cache-size 2M: the chunk files stay within 2 MiB after reading 3 MiB of objects', { timeout: 40_000 }, async () => {
+    const objects = [1, 2, 3].map((i) => ({ name: `obj-${i}.bin`, data: randomBytes(MiB) }));
+    const bucket = await createTestBucket('rc-evict');
+    for (const o of objects) await putObject(bucket, o.name, o.data);
+    const mnt = await mountBucket(bucket, { args: ['--cache-size', '2M', '--chunk-size', '64K'] });
+
+    // The most the chunk files took at any moment seen while reading (sampled).
+    let most = { bytes: 0, files: 0, temporary: 0 };
+    let reading = true;
+    const sampler = (async () => {
+      while (reading) {
+        const now = await chunkBytes(mnt);
+        if (now.bytes > most.bytes) most = now;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      for (const o of objects) {
+        expect(await md5sum(mnt.path(o.name)), o.name).toBe(md5(o.data));
+        // Something is kept on disk (the disk tier is in use at all).
+        await waitUntil(`chunk files of ${o.name}`, async () => (await chunkBytes(mnt)).bytes > 0);
+      }
+    } finally {
+      reading = false;
+      await sampler;
+    }
+    const mounted = await chunkBytes(mnt);
+
+    // Once the mount process has exited, nothing more is written: the final state.
+    await forceUnmount(mnt.dir);
+    const final = await chunkBytes(mnt);
+    const report = JSON.stringify({ most, mounted, final });
+    expect(final.bytes, report).toBeGreaterThan(0);
+    expect(final.bytes, report).toBeLessThanOrEqual(2 * MiB);
+    expect(mounted.bytes, report).toBeLessThanOrEqual(2 * MiB);
+    expect(most.bytes, report).toBeLessThanOrEqual(2 * MiB);
+  });
+});
