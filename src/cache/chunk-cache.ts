@@ -2,6 +2,7 @@
 // that outlives the mount, and one request per chunk however many readers want it.
 import { LRUCache } from 'lru-cache';
 import { FsError } from '../errors.js';
+import { Chunk } from './chunk.js';
 import { DiskChunks } from './disk-chunks.js';
 
 /** One version of one object, as reads address it. */
@@ -23,8 +24,8 @@ export type Scheduler = (request: () => Promise<unknown>) => Promise<unknown>;
 const now: Scheduler = (request) => request();
 
 export class ChunkCache {
-  private readonly memory: LRUCache<string, Buffer>;
-  private readonly inFlight = new Map<string, Promise<Buffer>>();
+  private readonly memory: LRUCache<string, Chunk>;
+  private readonly inFlight = new Map<string, Promise<Chunk>>();
 
   constructor(
     readonly chunkSize: number,
@@ -32,7 +33,7 @@ export class ChunkCache {
     private readonly disk: DiskChunks | undefined,
     private readonly fetchRange: RangeFetcher,
   ) {
-    this.memory = new LRUCache<string, Buffer>({ maxSize: Math.max(memoryBytes, chunkSize), sizeCalculation: (b) => Math.max(1, b.length) });
+    this.memory = new LRUCache<string, Chunk>({ maxSize: Math.max(memoryBytes, chunkSize), sizeCalculation: (chunk) => Math.max(1, chunk.length) });
   }
 
   /** Chunk indexes holding bytes [start, end) of an object. */
@@ -47,14 +48,14 @@ export class ChunkCache {
   }
 
   /** The chunk's bytes, from memory, a request under way, the disk, or a new request. */
-  get(version: ObjectVersion, index: number): Promise<Buffer> {
+  get(version: ObjectVersion, index: number): Promise<Chunk> {
     const id = this.idOf(version, index);
     const cached = this.memory.get(id);
     if (cached) return Promise.resolve(cached);
     const running = this.inFlight.get(id);
     if (running) return running;
     const fromDisk = this.fromDisk(version, index);
-    return this.track(id, fromDisk.then((bytes) => bytes ?? (this.request(version, index, index + 1, now)[0] as Promise<Buffer>)));
+    return this.track(id, fromDisk.then((bytes) => bytes ?? (this.request(version, index, index + 1, now)[0] as Promise<Chunk>)));
   }
 
   /**
@@ -64,7 +65,7 @@ export class ChunkCache {
    * call on. Resolves once they are all in.
    */
   async prefetch(version: ObjectVersion, first: number, last: number, schedule: Scheduler = now): Promise<void> {
-    const pending: Promise<Buffer>[] = [];
+    const pending: Promise<Chunk>[] = [];
     let runStart = -1;
     const flush = (end: number): void => {
       if (runStart < 0) return;
@@ -94,35 +95,36 @@ export class ChunkCache {
     return this.disk?.has(this.diskName(version, index)) ?? false;
   }
 
-  private async fromDisk(version: ObjectVersion, index: number): Promise<Buffer | undefined> {
+  private async fromDisk(version: ObjectVersion, index: number): Promise<Chunk | undefined> {
     const { start, end } = this.rangeOf(version, index);
-    return this.disk?.get(this.diskName(version, index), end - start);
+    const bytes = await this.disk?.get(this.diskName(version, index), end - start);
+    return bytes && Chunk.of(bytes);
   }
 
   /**
    * One request for chunks [first, end), started through `schedule`: each chunk's
    * promise resolves as soon as its own bytes are in, not when the whole range is.
-   * Every chunk gets a buffer of its own, so that the memory tier's byte count is what
-   * it really holds.
    */
-  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler): Promise<Buffer>[] {
-    const chunks = Array.from({ length: end - first }, (_, i) => ({ range: this.rangeOf(version, first + i), ...deferred<Buffer>() }));
+  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler): Promise<Chunk>[] {
+    const chunks = Array.from({ length: end - first }, (_, i) => ({ range: this.rangeOf(version, first + i), ...deferred<Chunk>() }));
     let current = 0;
-    let buffer: Buffer | undefined;
+    let pieces: Buffer[] = [];
     let filled = 0;
     const sink = (bytes: Buffer): void => {
       let offset = 0;
       while (offset < bytes.length && current < chunks.length) {
         const chunk = chunks[current] as (typeof chunks)[number];
-        buffer ??= Buffer.allocUnsafe(chunk.range.end - chunk.range.start);
-        const copied = bytes.copy(buffer, filled, offset);
-        offset += copied;
-        filled += copied;
-        if (filled < buffer.length) continue;
-        this.keepOnDisk(version, first + current, buffer);
-        chunk.resolve(buffer);
+        const wanted = chunk.range.end - chunk.range.start - filled;
+        const piece = bytes.subarray(offset, offset + wanted);
+        pieces.push(piece);
+        offset += piece.length;
+        filled += piece.length;
+        if (piece.length < wanted) continue;
+        const complete = new Chunk(pieces);
+        this.keepOnDisk(version, first + current, complete);
+        chunk.resolve(complete);
         current++;
-        buffer = undefined;
+        pieces = [];
         filled = 0;
       }
     };
@@ -141,12 +143,12 @@ export class ChunkCache {
     return chunks.map((chunk) => chunk.promise);
   }
 
-  private track(id: string, fetching: Promise<Buffer>): Promise<Buffer> {
+  private track(id: string, fetching: Promise<Chunk>): Promise<Chunk> {
     this.inFlight.set(id, fetching);
     fetching.then(
-      (bytes) => {
+      (chunk) => {
         if (this.inFlight.get(id) === fetching) this.inFlight.delete(id);
-        this.memory.set(id, bytes);
+        this.memory.set(id, chunk);
       },
       () => {
         if (this.inFlight.get(id) === fetching) this.inFlight.delete(id);
@@ -155,8 +157,8 @@ export class ChunkCache {
     return fetching;
   }
 
-  private keepOnDisk(version: ObjectVersion, index: number, bytes: Buffer): void {
-    void this.disk?.put(this.diskName(version, index), bytes);
+  private keepOnDisk(version: ObjectVersion, index: number, chunk: Chunk): void {
+    void this.disk?.put(this.diskName(version, index), chunk.pieces);
   }
 
   private diskName(version: ObjectVersion, index: number): string {

@@ -2,7 +2,7 @@
 // file per chunk, named by a hash of (key, ETag, chunk size, index), so a later mount finds
 // the chunks of objects that did not change and never those of an older version.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { unlinkIfPresent } from '../upload/staged-file.js';
@@ -25,6 +25,7 @@ export class DiskChunks {
   /** Chunk files being written: counted, but not yet readable. */
   private readonly writing = new Set<string>();
   private writingBytes = 0;
+  private readonly subdirectories = new Set<string>();
   private writes = 0;
   private lowOnSpace = false;
 
@@ -83,20 +84,21 @@ export class DiskChunks {
    * Keeps a copy of the chunk; a failure only costs the copy. Its size counts from the
    * call on, so that writes under way together cannot take the cache over its limit.
    */
-  async put(name: string, bytes: Buffer): Promise<void> {
+  async put(name: string, pieces: readonly Buffer[]): Promise<void> {
+    const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
     if (this.files.has(name) || this.writing.has(name)) return;
     // Files being written cannot be evicted: beyond the limit together, this one waits out.
-    if (this.writingBytes + bytes.length > this.options.maxBytes) return;
+    if (this.writingBytes + length > this.options.maxBytes) return;
     this.writing.add(name);
-    this.writingBytes += bytes.length;
-    this.usedBytes += bytes.length;
+    this.writingBytes += length;
+    this.usedBytes += length;
     const path = join(this.dir, name);
     const tmp = `${path}.tmp${randomBytes(4).toString('hex')}`;
     let kept = false;
     try {
-      if (!(await this.makeRoom(bytes.length))) return;
-      await mkdir(join(this.dir, name.slice(0, 2)), { recursive: true, mode: 0o700 });
-      await writeFile(tmp, bytes, { mode: 0o600 });
+      if (!(await this.makeRoom(length))) return;
+      await this.subdirectoryOf(name);
+      await writeAll(tmp, pieces);
       await rename(tmp, path);
       kept = true;
     } catch (err) {
@@ -104,10 +106,18 @@ export class DiskChunks {
       await unlinkIfPresent(tmp).catch(() => undefined);
     } finally {
       this.writing.delete(name);
-      this.writingBytes -= bytes.length;
-      this.usedBytes -= bytes.length;
-      if (kept) this.remember(name, bytes.length);
+      this.writingBytes -= length;
+      this.usedBytes -= length;
+      if (kept) this.remember(name, length);
     }
+  }
+
+  /** Makes the chunk's folder once per mount: a mkdir per chunk showed in cold reads. */
+  private async subdirectoryOf(name: string): Promise<void> {
+    const sub = name.slice(0, 2);
+    if (this.subdirectories.has(sub)) return;
+    await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
+    this.subdirectories.add(sub);
   }
 
   get bytes(): number {
@@ -150,5 +160,21 @@ export class DiskChunks {
     if (checkDisk) this.lowOnSpace = needFree > 0;
     await Promise.all(victims.map((name) => unlinkIfPresent(join(this.dir, name))));
     return this.usedBytes <= this.options.maxBytes && !this.lowOnSpace;
+  }
+}
+
+/** A new file of the pieces, one after the other. */
+async function writeAll(path: string, pieces: readonly Buffer[]): Promise<void> {
+  const file = await open(path, 'wx', 0o600);
+  try {
+    let remaining = [...pieces];
+    // writev may write less than asked (IOV_MAX pieces, or a short write): go on from there.
+    while (remaining.length > 0) {
+      let { bytesWritten } = await file.writev(remaining);
+      while (remaining.length > 0 && bytesWritten >= (remaining[0] as Buffer).length) bytesWritten -= (remaining.shift() as Buffer).length;
+      if (bytesWritten > 0) remaining[0] = (remaining[0] as Buffer).subarray(bytesWritten);
+    }
+  } finally {
+    await file.close();
   }
 }

@@ -68,7 +68,7 @@ export class ObjectReader {
       const chunkStart = (first + i) * this.cache.chunkSize;
       const from = Math.max(position, chunkStart) - chunkStart;
       const to = Math.min(end, chunkStart + chunk.length) - chunkStart;
-      filled += chunk.copy(target, filled, from, to);
+      filled += chunk.copyTo(target, filled, from, to);
     }
     return filled;
   }

@@ -113,7 +113,7 @@ describe('disk chunks', () => {
   it('keeps chunks across instances and serves them only with the right length', async () => {
     const first = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
     const name = DiskChunks.nameOf('k', 'e', KiB, 3);
-    await first.put(name, Buffer.alloc(KiB, 9));
+    await first.put(name, [Buffer.alloc(KiB, 9)]);
     const second = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
     expect((await second.get(name, KiB))?.equals(Buffer.alloc(KiB, 9))).toBe(true);
     expect(await second.get(DiskChunks.nameOf('k', 'other etag', KiB, 3), KiB)).toBeUndefined();
@@ -126,10 +126,10 @@ describe('disk chunks', () => {
   it('evicts the least recently used chunks to stay under its limit', async () => {
     const store = await DiskChunks.open(dir, { maxBytes: 4 * KiB, minFreeBytes: 0 }, log);
     const names = [0, 1, 2, 3, 4, 5].map((i) => DiskChunks.nameOf('k', 'e', KiB, i));
-    for (const name of names.slice(0, 4)) await store.put(name, Buffer.alloc(KiB, 1));
+    for (const name of names.slice(0, 4)) await store.put(name, [Buffer.alloc(KiB, 1)]);
     expect(await store.get(names[0] as string, KiB)).toBeDefined(); // 0 is now the most recent
-    await store.put(names[4] as string, Buffer.alloc(KiB, 1));
-    await store.put(names[5] as string, Buffer.alloc(KiB, 1));
+    await store.put(names[4] as string, [Buffer.alloc(KiB, 1)]);
+    await store.put(names[5] as string, [Buffer.alloc(KiB, 1)]);
     expect(await dirBytes(dir)).toBeLessThanOrEqual(4 * KiB);
     expect(await store.get(names[0] as string, KiB)).toBeDefined();
     expect(await store.get(names[1] as string, KiB)).toBeUndefined();
@@ -142,7 +142,7 @@ describe('disk chunks', () => {
 
   it('stays within its limit while many chunks are written at once', async () => {
     const store = await DiskChunks.open(dir, { maxBytes: 4 * KiB, minFreeBytes: 0 }, log);
-    const writes = Array.from({ length: 32 }, (_, i) => store.put(DiskChunks.nameOf('k', 'e', KiB, i), Buffer.alloc(KiB, i)));
+    const writes = Array.from({ length: 32 }, (_, i) => store.put(DiskChunks.nameOf('k', 'e', KiB, i), [Buffer.alloc(KiB, i)]));
     expect(store.bytes).toBeLessThanOrEqual(4 * KiB);
     await Promise.all(writes);
     expect(store.bytes).toBeLessThanOrEqual(4 * KiB);
@@ -152,7 +152,7 @@ describe('disk chunks', () => {
 
   it('keeps nothing when the disk has less free space than asked for', async () => {
     const store = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: Number.MAX_SAFE_INTEGER }, log);
-    await store.put(DiskChunks.nameOf('k', 'e', KiB, 0), Buffer.alloc(KiB));
+    await store.put(DiskChunks.nameOf('k', 'e', KiB, 0), [Buffer.alloc(KiB)]);
     expect(await dirBytes(dir)).toBe(0);
   });
 });
@@ -168,7 +168,7 @@ describe('chunk cache', () => {
       await waitUntil('the disk copy, written in the background', async () => (await dirBytes(dir)) === KiB);
       expect(o.requests).toHaveLength(1);
       const second = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      expect((await second.get(o.version, 2)).equals(o.bytes.subarray(2 * KiB, 3 * KiB))).toBe(true);
+      expect((await second.get(o.version, 2)).toBuffer().equals(o.bytes.subarray(2 * KiB, 3 * KiB))).toBe(true);
       expect(o.requests).toHaveLength(1);
       await second.get({ ...o.version, etag: 'e2' }, 2);
       expect(o.requests).toHaveLength(2);
@@ -189,7 +189,7 @@ describe('chunk cache', () => {
       await second.prefetch(o.version, 0, 7);
       expect(o.requests).toEqual([[0, 4 * KiB], [4 * KiB, 8 * KiB]]);
       for (let index = 0; index < 8; index++) {
-        expect((await second.get(o.version, index)).equals(o.bytes.subarray(index * KiB, (index + 1) * KiB))).toBe(true);
+        expect((await second.get(o.version, index)).toBuffer().equals(o.bytes.subarray(index * KiB, (index + 1) * KiB))).toBe(true);
       }
       expect(o.requests).toHaveLength(2);
     } finally {
