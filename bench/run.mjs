@@ -7,6 +7,7 @@
 //   --latency MS        per-request latency added by the proxy (default 20)
 //   --bandwidth MBPS    per-connection bandwidth cap in MB/s (10^6 bytes), each direction (default: none)
 //   --only write|read   one section (default: both)
+//   --workload ID,...   only these workloads (ids in bench/write.mjs and bench/read.mjs, e.g. r-big)
 //   --quick             small sizes: a smoke check that runs in well under a minute
 //   --big               also the opt-in write workload "6 GiB write and rename": dd bs=1M of a
 //                       6 GiB file into the mount, mv to another name, until durable; against
@@ -57,6 +58,7 @@ try {
       latency: { type: 'string', default: '20' },
       bandwidth: { type: 'string', default: '0' },
       only: { type: 'string' },
+      workload: { type: 'string' },
       quick: { type: 'boolean', default: false },
       big: { type: 'boolean', default: false },
       peers: { type: 'boolean', default: false },
@@ -73,7 +75,7 @@ try {
 const opts = parsed.values;
 if (opts.help) {
   process.stdout.write(
-    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--quick] [--big] [--peers] [--install-peers] [--json FILE] [--s3mount-args="OPTIONS"]\n',
+    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--workload ID,...] [--quick] [--big] [--peers] [--install-peers] [--json FILE] [--s3mount-args="OPTIONS"]\n',
   );
   process.exit(0);
 }
@@ -82,6 +84,8 @@ const bandwidthMBps = Number(opts.bandwidth);
 if (!Number.isFinite(latencyMs) || latencyMs < 0) fatal(`--latency must be a number of ms, not ${opts.latency}`);
 if (!Number.isFinite(bandwidthMBps) || bandwidthMBps < 0) fatal(`--bandwidth must be MB/s, not ${opts.bandwidth}`);
 if (opts.only && !['write', 'read'].includes(opts.only)) fatal('--only takes write or read');
+const knownIds = [...writeWorkloads, ...readWorkloads].map((w) => w.id);
+for (const id of opts.workload?.split(',') ?? []) if (!knownIds.includes(id)) fatal(`--workload: no workload ${id}; there are ${knownIds.join(', ')}`);
 const wantPeers = opts.peers || opts['install-peers'];
 if (opts.big && opts.only === 'read') fatal('--big is a write workload: it does not go with --only read');
 
@@ -187,6 +191,7 @@ try {
   };
 
   say(`s3rver ${server.endpoint}, latency proxy ${proxy.endpoint} (${latencyMs} ms${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}), work dir ${workDir}`);
+  const chosen = opts.workload?.split(',');
   const sections = [];
   if (opts.only !== 'read') sections.push(['write', writeWorkloads]);
   if (opts.only !== 'write') sections.push(['read', readWorkloads]);
@@ -199,6 +204,7 @@ try {
     for (const w of workloads) {
       if (interrupted) break;
       if (w.when && !w.when(ctx)) continue;
+      if (chosen && !chosen.includes(w.id)) continue;
       const title = w.title(ctx);
       say(`\n${section}: ${title}`);
       const skipped = w.skip ? await w.skip(ctx) : undefined;

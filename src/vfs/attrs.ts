@@ -53,6 +53,14 @@ const PREFETCH_LIMIT = 10_000;
 const NEGATIVE_LISTING_PAGES = 2;
 
 /**
+ * A second lookup in a directory without a listing (stat of many files, find, a tool
+ * walking it) lists it, at most this many pages, and fetches its entries' attributes
+ * in parallel: the kernel sends a directory's lookups one at a time, and would
+ * otherwise wait a full probe for each.
+ */
+const SCAN_LISTING_PAGES = 10;
+
+/**
  * Attributes and directory listings, cached for the stat TTL. A listing triggers HEADs
  * of its entries in parallel (user metadata is not in listings), so that the lookups
  * that follow, which the kernel sends one at a time per directory, find them ready.
@@ -65,6 +73,8 @@ export class AttrStore {
   private readonly warned = new Set<string>();
   /** Directories where a probe found a name missing, until when that counts as recent. */
   private readonly recentMisses = new Map<string, number>();
+  /** Directories where a name was looked up, until when that counts as recent. */
+  private readonly recentLookups = new Map<string, number>();
   private readonly listingsInFlight = new Map<string, Promise<Listing | undefined>>();
 
   constructor(
@@ -98,6 +108,7 @@ export class AttrStore {
     const parent = parentOf(path);
     const listing = this.freshListing(parent);
     if (!listing && (this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path));
+    if (!listing && this.lookedUpBefore(parent)) return this.track(path, this.lookUpInScan(path));
     const kind = listing?.children.get(baseName(path));
     if (listing && !kind) {
       this.remember(path, undefined);
@@ -118,6 +129,32 @@ export class AttrStore {
     if (!children) return this.probe(path); // too big to list for this
     const kind = children.get(baseName(path));
     return kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : undefined;
+  }
+
+  /** Whether another name in `dir` was looked up within the stat TTL; notes this one. */
+  private lookedUpBefore(dir: string): boolean {
+    const now = Date.now();
+    const before = (this.recentLookups.get(dir) ?? 0) > now;
+    this.recentLookups.set(dir, now + this.ttlMs);
+    if (this.recentLookups.size > 10_000) this.recentLookups.clear(); // a bound, not a policy
+    return before;
+  }
+
+  /**
+   * A lookup in a directory being walked: one listing (its entries' HEADs start at
+   * once) answers this name and the next ones. A name the listing lacks is probed all
+   * the same: it may have been put since.
+   */
+  private async lookUpInScan(path: string): Promise<NodeAttrs | undefined> {
+    const parent = parentOf(path);
+    let listing = this.listingsInFlight.get(parent);
+    if (!listing) {
+      listing = this.fetchListing(parent, SCAN_LISTING_PAGES, true).finally(() => this.listingsInFlight.delete(parent));
+      this.listingsInFlight.set(parent, listing);
+    }
+    // This name's own HEAD is not among the prefetched ones: its lookup is under way.
+    const kind = (await listing)?.children.get(baseName(path));
+    return kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : this.probe(path);
   }
 
   private track(path: string, fetch: Promise<NodeAttrs | undefined>): Promise<NodeAttrs | undefined> {

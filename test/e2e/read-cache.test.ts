@@ -306,3 +306,26 @@ describe('read cache', () => {
     expect(most.bytes, report).toBeLessThanOrEqual(2 * MiB);
   });
 });
+
+describe('directory scans', () => {
+  it('stat of many files in one directory: one HEAD each and a listing, not a probe each; later puts show after the stat TTL', { timeout: 60_000 }, async () => {
+    const bucket = await createTestBucket('rc-scan');
+    const files = Array.from({ length: 60 }, (_, i) => ({ name: `f-${String(i).padStart(3, '0')}`, data: randomBytes(100 + i) }));
+    for (const f of files) await putObject(bucket, `scan/${f.name}`, f.data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--stat-ttl', '1'] });
+
+    proxy.reset();
+    const out = await runOk('stat', ['-c', '%s %n', ...files.map((f) => mnt.path(`scan/${f.name}`))], { timeoutMs: 50_000 });
+    const sizes = out.trim().split('\n').map((line) => Number(line.split(' ')[0]));
+    expect(sizes).toEqual(files.map((f) => f.data.length));
+    const { requests } = proxy.stats();
+    // Probing every name would be three requests each (HEAD key, HEAD key/, LIST).
+    expect(requests.HEAD, summary()).toBeLessThanOrEqual(files.length + 4);
+    expect(requests.List, summary()).toBeLessThanOrEqual(4);
+
+    // An object put after the directory was listed shows once the listing is older than
+    // the stat TTL (docs/semantics.md), like after ls.
+    await putObject(bucket, 'scan/late', Buffer.from('late'));
+    await waitUntil('scan/late through the mount', async () => (await stat(mnt.path('scan/late')).catch(() => undefined))?.size === 4, 10_000);
+  });
+});
