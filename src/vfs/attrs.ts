@@ -107,8 +107,8 @@ export class AttrStore {
 
     const parent = parentOf(path);
     const listing = this.freshListing(parent);
-    if (!listing && (this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path));
-    if (!listing && this.lookedUpBefore(parent)) return this.track(path, this.lookUpInScan(path));
+    if (!listing && (this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path, false));
+    if (!listing && this.lookedUpBefore(parent)) return this.track(path, this.lookUpInListing(path, true));
     const kind = listing?.children.get(baseName(path));
     if (listing && !kind) {
       this.remember(path, undefined);
@@ -117,18 +117,29 @@ export class AttrStore {
     return this.track(path, kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : this.probe(path));
   }
 
-  /** The second missing name in a directory: one LIST answers this and the next ones. */
-  private async lookUpInListing(path: string): Promise<NodeAttrs | undefined> {
+  /**
+   * Answers a lookup from one listing of its directory, which the lookups that come
+   * while it runs share:
+   * - after a missing name (not `scan`): up to NEGATIVE_LISTING_PAGES; a name the
+   *   listing lacks is missing (tar, cp -r, rsync creating files);
+   * - in a directory being walked (`scan`): up to SCAN_LISTING_PAGES, and its entries'
+   *   HEADs start at once; a name the listing lacks is probed all the same, as it may
+   *   have been put since.
+   */
+  private async lookUpInListing(path: string, scan: boolean): Promise<NodeAttrs | undefined> {
     const parent = parentOf(path);
     let listing = this.listingsInFlight.get(parent);
     if (!listing) {
-      listing = this.fetchListing(parent, NEGATIVE_LISTING_PAGES, false).finally(() => this.listingsInFlight.delete(parent));
+      listing = this.fetchListing(parent, scan ? SCAN_LISTING_PAGES : NEGATIVE_LISTING_PAGES, scan).finally(() => this.listingsInFlight.delete(parent));
       this.listingsInFlight.set(parent, listing);
     }
     const children = (await listing)?.children;
     if (!children) return this.probe(path); // too big to list for this
+    // This name's own HEAD is not among the prefetched ones: its lookup is under way.
     const kind = children.get(baseName(path));
-    return kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : undefined;
+    if (kind === 'dir') return this.fetchDir(path);
+    if (kind === 'file') return this.fetchFile(path);
+    return scan ? this.probe(path) : undefined;
   }
 
   /** Whether another name in `dir` was looked up within the stat TTL; notes this one. */
@@ -138,23 +149,6 @@ export class AttrStore {
     this.recentLookups.set(dir, now + this.ttlMs);
     if (this.recentLookups.size > 10_000) this.recentLookups.clear(); // a bound, not a policy
     return before;
-  }
-
-  /**
-   * A lookup in a directory being walked: one listing (its entries' HEADs start at
-   * once) answers this name and the next ones. A name the listing lacks is probed all
-   * the same: it may have been put since.
-   */
-  private async lookUpInScan(path: string): Promise<NodeAttrs | undefined> {
-    const parent = parentOf(path);
-    let listing = this.listingsInFlight.get(parent);
-    if (!listing) {
-      listing = this.fetchListing(parent, SCAN_LISTING_PAGES, true).finally(() => this.listingsInFlight.delete(parent));
-      this.listingsInFlight.set(parent, listing);
-    }
-    // This name's own HEAD is not among the prefetched ones: its lookup is under way.
-    const kind = (await listing)?.children.get(baseName(path));
-    return kind === 'dir' ? this.fetchDir(path) : kind === 'file' ? this.fetchFile(path) : this.probe(path);
   }
 
   private track(path: string, fetch: Promise<NodeAttrs | undefined>): Promise<NodeAttrs | undefined> {
