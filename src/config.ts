@@ -16,6 +16,12 @@ export interface MountConfig {
   passwdFile?: string;
   /** Access key given on the command line; the secret is AWS_SECRET_ACCESS_KEY or blank. */
   accessKeyId?: string;
+  /** AWS shared credentials file (absolute path); `profile` picks the section. */
+  credentialsFile?: string;
+  /** --no-sign-request: requests go unsigned, with no credentials (public buckets). */
+  anonymous: boolean;
+  /** PEM file of the CA certificates to trust for https endpoints (absolute path). */
+  caBundle?: string;
   /**
    * When the SDK adds CRC checksums to requests and checks them in answers:
    * 'when-required' (only where the API demands one; what Ceph RGW and older MinIO
@@ -23,11 +29,21 @@ export interface MountConfig {
    */
   checksums: ChecksumMode;
   readOnly: boolean;
+  /** Mount over a mount point that has files in it. */
+  nonempty: boolean;
   /** Owner and modes for objects without s3mount/s3fs metadata. */
   uid: number;
   gid: number;
   fileMode: number;
   dirMode: number;
+  /** Permission bits cleared from every mode shown, metadata or not (as s3fs' umask). */
+  umask: number;
+  /** Users other than the mounting one may use the mount (the kernel then checks modes). */
+  allowOther: boolean;
+  /** root may use the mount besides the mounting user. */
+  allowRoot: boolean;
+  /** The kernel checks permissions against the modes shown; always on with allowOther. */
+  defaultPermissions: boolean;
   /** How long attributes and listings are trusted before asking S3 again. */
   statTtlSeconds: number;
   /** The write journal (staged files waiting for upload) lives here, and the log. */
@@ -59,6 +75,8 @@ export interface MountConfig {
   debugFuse: boolean;
   /** Stay in the foreground instead of returning once mounted. */
   foreground: boolean;
+  /** Flags for the kernel's mount, as mount(8) spells them (nosuid, nodev, noexec, suid...); none if undefined. */
+  mountFlags?: readonly string[];
 }
 
 export type WriteMode = 'async' | 'sync';

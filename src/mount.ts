@@ -1,10 +1,11 @@
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { MountConfig } from './config.js';
 import { mountFuse, type FuseMount } from './fuse/index.js';
 import type { Logger } from './log.js';
 import { Bucket } from './s3/bucket.js';
 import { createS3Client } from './s3/client.js';
-import { resolveCredentials } from './s3/credentials.js';
+import { describeCredentials, resolveCredentials } from './s3/credentials.js';
 import { Journal, journalIdentity } from './upload/journal.js';
 import { ObjectWriter } from './upload/object-writer.js';
 import { recoverJournals } from './upload/recovery.js';
@@ -40,21 +41,28 @@ export interface RunningMount {
 export async function startMount(config: MountConfig, log: Logger): Promise<RunningMount> {
   const credentials = await resolveCredentials({
     bucket: config.bucket,
+    anonymous: config.anonymous,
     passwdFile: config.passwdFile,
     accessKeyId: config.accessKeyId,
+    credentialsFile: config.credentialsFile,
+    profile: config.profile,
     env: process.env,
+    home: homedir(),
   });
-  if (credentials?.secretAccessKey === '') log.info('signing with a blank secret (token access key)');
+  log.info(describeCredentials(credentials));
   const client = createS3Client({
     endpoint: config.endpoint,
     region: config.region,
     pathStyle: config.pathStyle,
     profile: config.profile,
     checksums: config.checksums,
-    credentials,
+    credentials: credentials.kind === 'given' ? credentials.credentials : undefined,
+    anonymous: credentials.kind === 'anonymous',
+    caBundle: config.caBundle,
   });
   const bucket = new Bucket(client, config.bucket);
-  await bucket.check();
+  // Said when access is denied: which credentials to check (the chain's are the SDK's to tell).
+  await bucket.check({ anonymous: credentials.kind === 'anonymous', from: credentials.kind === 'given' ? credentials.from : undefined });
 
   const identity = journalIdentity(config.endpoint, config.bucket, config.prefix);
   const journal = await Journal.create(config.cacheDir, identity);
@@ -79,6 +87,12 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
       fsname: config.prefix ? `${config.bucket}:${config.prefix}` : config.bucket,
       subtype: 's3mount',
       readOnly: config.readOnly,
+      allowOther: config.allowOther,
+      allowRoot: config.allowRoot,
+      defaultPermissions: config.defaultPermissions,
+      umask: config.umask,
+      mountFlags: config.mountFlags,
+      nonempty: config.nonempty,
       debug: config.debugFuse,
       attrTimeout: config.statTtlSeconds,
       entryTimeout: config.statTtlSeconds,

@@ -3,18 +3,23 @@ import type { MountConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { launchDaemon, takeReadyChannel } from './daemon.js';
 import { errorLine, printMessage, UsageError } from './messages.js';
+import { withoutOptions } from './mount-options.js';
+import { parseMountHelperCommandLine } from './mount-helper.js';
 import { parseCommandLine } from './options.js';
 import { canonicalMountpoint } from './paths.js';
 import { runMount } from './run.js';
 import { bucketNameWarning } from './source.js';
 import { unmountCommand } from './unmount.js';
 
-/** Runs the CLI on the arguments after the script name; resolves with the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs the CLI on the arguments after the script name; resolves with the exit code.
+ * `mountHelper`: the arguments follow mount(8)'s convention for /sbin/mount.s3mount.
+ */
+export async function main(argv: readonly string[], options: { mountHelper?: boolean } = {}): Promise<number> {
   // ps shows the process title instead of the arguments (an access key may be among them).
   process.title = 's3mount';
   try {
-    const command = parseCommandLine(argv);
+    const command = options.mountHelper ? parseMountHelperCommandLine(argv, undefined, printMessage) : parseCommandLine(argv);
     switch (command.kind) {
       case 'print':
         process.stdout.write(command.text);
@@ -62,19 +67,14 @@ async function mountCommand(config: MountConfig, argv: readonly string[]): Promi
 }
 
 /**
- * The background process gets --access-key-id through its environment, where other
- * users cannot read it, instead of its command line (visible in ps to everyone).
+ * The background process gets --access-key-id (or -o access_key_id) through its
+ * environment, where other users cannot read it, instead of its command line
+ * (visible in ps to everyone).
  */
 function withoutAccessKey(argv: readonly string[], config: MountConfig): readonly string[] {
   if (config.accessKeyId === undefined) return argv;
   process.env.AWS_ACCESS_KEY_ID = config.accessKeyId;
-  const kept: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--access-key-id') i++;
-    else if (!arg.startsWith('--access-key-id=')) kept.push(arg);
-  }
-  return kept;
+  return withoutOptions(argv, ['access-key-id']);
 }
 
 /** Many mounts share one log file: each line says when and which process. */

@@ -6,6 +6,7 @@ import type { MountConfig } from '../config.js';
 import { parseSource } from './source.js';
 import { DEFAULT_PART_SIZE } from '../upload/part-size.js';
 import { UsageError } from './messages.js';
+import { addMountOptions, type MountOptionsMode } from './mount-options.js';
 import {
   formatBytes,
   parseAccessKey,
@@ -58,12 +59,21 @@ interface RawOptions {
   profile?: string;
   passwdFile?: string;
   accessKeyId?: string;
+  credentialsFile?: string;
+  /** false with --no-sign-request. */
+  signRequest?: boolean;
+  caBundle?: string;
   checksums?: string;
   readOnly?: boolean;
+  nonempty?: boolean;
   uid?: string;
   gid?: string;
   fileMode?: string;
   dirMode?: string;
+  umask?: string;
+  allowOther?: boolean;
+  allowRoot?: boolean;
+  defaultPermissions?: boolean;
   statTtl?: string;
   cacheDir?: string;
   writeMode?: string;
@@ -77,6 +87,8 @@ interface RawOptions {
   logLevel?: string;
   debugFuse?: boolean;
   foreground?: boolean;
+  /** The kernel flags among the -o options (the rest set the options above). */
+  o?: string[];
 }
 
 const DEFAULTS = {
@@ -105,10 +117,14 @@ function defaultCacheDir(context: ParseContext): string {
  * Parses the arguments after `node s3mount.js`. Never writes or exits: help and
  * version come back as text, mistakes as a UsageError.
  */
-export function parseCommandLine(argv: readonly string[], context: ParseContext = processContext()): CommandLine {
+export function parseCommandLine(
+  argv: readonly string[],
+  context: ParseContext = processContext(),
+  mode: MountOptionsMode = {},
+): CommandLine {
   let result: CommandLine | undefined;
   let output = '';
-  const program = buildProgram(context, (text) => (output += text));
+  const program = addMountOptions(buildProgram(context, (text) => (output += text)), mode);
   program.action((source: string, mountpoint: string, raw: RawOptions) => {
     result = { kind: 'mount', config: toMountConfig(source, mountpoint, raw, context) };
   });
@@ -142,6 +158,8 @@ export function parseMountArgs(argv: readonly string[], context: ParseContext = 
 function toMountConfig(source: string, mountpoint: string, raw: RawOptions, context: ParseContext): MountConfig {
   const { bucket, prefix } = parseSource(source);
   if (mountpoint === '') throw new UsageError('the mount point is an empty string; give a directory');
+  checkExclusions(raw);
+  const allowOther = raw.allowOther ?? false;
   return {
     bucket,
     prefix,
@@ -152,12 +170,21 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     profile: checked('--profile', raw.profile, parseName, undefined),
     passwdFile: raw.passwdFile === undefined ? undefined : resolve(context.cwd, raw.passwdFile),
     accessKeyId: checked('--access-key-id', raw.accessKeyId, parseAccessKey, undefined),
+    credentialsFile: raw.credentialsFile === undefined ? undefined : resolve(context.cwd, raw.credentialsFile),
+    anonymous: raw.signRequest === false,
+    caBundle: raw.caBundle === undefined ? undefined : resolve(context.cwd, raw.caBundle),
     checksums: checked('--checksums', raw.checksums, parseChecksumMode, 'when-required'),
     readOnly: raw.readOnly ?? false,
+    nonempty: raw.nonempty ?? false,
     uid: checked('--uid', raw.uid, parseId, context.uid),
     gid: checked('--gid', raw.gid, parseId, context.gid),
     fileMode: checked('--file-mode', raw.fileMode, parseOctalMode, DEFAULTS.fileMode),
     dirMode: checked('--dir-mode', raw.dirMode, parseOctalMode, DEFAULTS.dirMode),
+    umask: checked('--umask', raw.umask, parseOctalMode, 0),
+    allowOther,
+    allowRoot: raw.allowRoot ?? false,
+    // Without it, any user of an allow_other mount could read and change every file.
+    defaultPermissions: allowOther || (raw.defaultPermissions ?? false),
     statTtlSeconds: checked('--stat-ttl', raw.statTtl, parseSeconds, DEFAULTS.statTtlSeconds),
     cacheDir: raw.cacheDir === undefined ? defaultCacheDir(context) : resolve(context.cwd, raw.cacheDir),
     writeMode: checked('--write-mode', raw.writeMode, parseWriteMode, DEFAULTS.writeMode),
@@ -171,7 +198,23 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     logLevel: checked('--log-level', raw.logLevel, parseLogLevel, DEFAULTS.logLevel),
     debugFuse: raw.debugFuse ?? false,
     foreground: raw.foreground ?? false,
+    mountFlags: raw.o ?? [],
   };
+}
+
+/** Options that contradict each other: refused rather than one silently ignored. */
+function checkExclusions(raw: RawOptions): void {
+  if (raw.signRequest === false) {
+    const given = [
+      ['--passwd-file', raw.passwdFile],
+      ['--access-key-id', raw.accessKeyId],
+      ['--credentials-file', raw.credentialsFile],
+    ].find(([, value]) => value !== undefined);
+    if (given) throw new UsageError(`--no-sign-request sends no credentials, so ${given[0]} would be ignored; drop one of them`);
+  }
+  if (raw.allowOther && raw.allowRoot) {
+    throw new UsageError('--allow-other and --allow-root exclude each other; --allow-other lets root in too');
+  }
 }
 
 /** The option's value, checked by `parse`; `fallback` when the option was not given. */
@@ -204,15 +247,23 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--profile <NAME>', 'profile of ~/.aws/credentials and ~/.aws/config (default: $AWS_PROFILE, else "default")')
     .option('--passwd-file <FILE>', 'credentials in s3fs\'s format: ACCESS:SECRET or BUCKET:ACCESS:SECRET lines (mode 0600)')
     .option('--access-key-id <KEY>', 'access key; its secret is $AWS_SECRET_ACCESS_KEY, else blank (token keys, Ceph RGW LDAP)')
+    .option('--credentials-file <FILE>', 'credentials in the AWS shared credentials format (mode 0600); --profile picks the section')
+    .option('--no-sign-request', 'send requests unsigned, with no credentials: public buckets')
+    .option('--ca-bundle <FILE>', 'PEM file of the CAs to trust for an https endpoint, instead of the system\'s (default: $AWS_CA_BUNDLE)')
     .option(
       '--checksums <WHEN>',
       'when-required (default: only where S3 demands one; Ceph RGW needs this) or when-supported (CRC on every upload)',
     )
     .option('--read-only', 'refuse every change')
+    .option('--nonempty', 'mount over a directory that has files in it (hidden while mounted); refused otherwise')
     .option('--uid <N>', `owner of objects without s3mount/s3fs metadata (default: yours, ${context.uid})`)
     .option('--gid <N>', `group of objects without metadata (default: yours, ${context.gid})`)
     .option('--file-mode <OCTAL>', `permissions of files without metadata (default: 0${DEFAULTS.fileMode.toString(8)})`)
     .option('--dir-mode <OCTAL>', `permissions of directories without metadata (default: 0${DEFAULTS.dirMode.toString(8)})`)
+    .option('--umask <OCTAL>', 'permission bits cleared from every mode shown, with or without metadata, e.g. 077 (default: none)')
+    .option('--allow-other', 'let other users use the mount; the kernel checks their access against the modes (default_permissions)')
+    .option('--allow-root', 'let root use the mount too (for a mount made by another user)')
+    .option('--default-permissions', 'the kernel checks access against the modes shown (always on with --allow-other)')
     .option(
       '--stat-ttl <SECONDS>',
       `how long attributes and listings are trusted before S3 is asked again (default: ${DEFAULTS.statTtlSeconds})`,
@@ -260,14 +311,25 @@ before serving. Unmounting (s3mount unmount, Ctrl-C, SIGTERM) finishes pending
 uploads first; a second Ctrl-C leaves them in the journal for the next mount.
 Sizes take a K, M, G or T suffix (powers of 1024).
 
-Credentials: --passwd-file if given; else --access-key-id; else the AWS SDK's
-default chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;
-else the --profile (or AWS_PROFILE) of ~/.aws/credentials and ~/.aws/config; else
-SSO, web identity, container and instance roles. An access key with a blank or
-unset secret is used as it is (token authentication, e.g. Ceph RGW with LDAP).
-Secrets are never taken on the command line; the access key given with
---access-key-id is passed to the background process through its environment.
-AWS_ENDPOINT_URL and AWS_REGION apply when --endpoint and --region are not given.
+Credentials, the first that applies: --no-sign-request (none); --passwd-file;
+--access-key-id; --credentials-file (section: --profile, AWS_PROFILE, else
+default). Then, when this user has an AWS setup (AWS_ACCESS_KEY_ID, --profile or
+AWS_PROFILE, a ~/.aws/credentials or ~/.aws/config file, web identity or
+container variables), the AWS SDK's default chain; without one, s3fs' files
+~/.passwd-s3fs, then /etc/passwd-s3fs, if there; else the SDK's chain (instance
+roles). Files with secrets that others can read are refused (chmod 600). An
+access key with a blank or unset secret is used as it is (token authentication,
+e.g. Ceph RGW with LDAP). Secrets are never taken on the command line; the
+access key given with --access-key-id reaches the background process through its
+environment. AWS_ENDPOINT_URL, AWS_REGION and AWS_CA_BUNDLE apply when
+--endpoint, --region and --ca-bundle are not given.
+
+Permissions: each object shows the mode, uid and gid of its metadata, else
+--file-mode or --dir-mode, --uid and --gid; --umask then clears bits from every
+mode shown. Only the mounting user may enter the mount, unless --allow-other
+(everyone; the kernel then checks the modes shown, as default_permissions) or
+--allow-root. A user other than root needs the line user_allow_other in
+/etc/fuse.conf for either.
 
 Examples:
   s3mount my-bucket ~/bucket

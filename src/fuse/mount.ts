@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadFuseNative, type RawFuseOptions } from './native.js';
+import { userMountRefusal } from './user-mount.js';
 import { toRawOps, type UnexpectedErrorHandler } from './raw-ops.js';
 import type { FuseOperations } from '../fs-types.js';
 
@@ -17,6 +18,8 @@ export interface FuseMountOptions {
   allowRoot?: boolean;
   /** Let the kernel check permissions against the modes we report. */
   defaultPermissions?: boolean;
+  /** Permission bits cleared from every mode reported (not from what is stored). */
+  umask?: number;
   readOnly?: boolean;
   /** libfuse prints every request to stderr. */
   debug?: boolean;
@@ -38,6 +41,10 @@ export interface FuseMountOptions {
   useIno?: boolean;
   kernelCache?: boolean;
   autoCache?: boolean;
+  /** Kernel mount flags as mount(8) spells them (nosuid, nodev, noexec...); the last of a pair wins. */
+  mountFlags?: readonly string[];
+  /** Mount over a directory that has files in it (refused otherwise). */
+  nonempty?: boolean;
   /** Bound on every op but flush, fsync and release, which are never cut short. */
   opTimeoutMs?: number;
   /** Called for exceptions that are not FsError (answered EIO). */
@@ -98,7 +105,9 @@ export async function mountFuse(
   options: FuseMountOptions = {},
 ): Promise<FuseMount> {
   const target = resolve(mountpoint);
-  await prepareMountpoint(target);
+  await prepareMountpoint(target, options.nonempty ?? false);
+  const refusal = await userMountRefusal({ uid: process.getuid?.() ?? 0, allowOther: options.allowOther, allowRoot: options.allowRoot });
+  if (refusal) throw new MountError(refusal);
   const Fuse = loadFuseNative();
   const settings = { ...DEFAULT_MOUNT_OPTIONS, ...options };
   const onUnexpectedError =
@@ -127,10 +136,11 @@ export async function mountFuse(
     useIno: settings.useIno,
     kernelCache: settings.kernelCache,
     autoCache: settings.autoCache,
+    extraOptions: [...(settings.mountFlags ?? [])],
     timeout: { default: settings.opTimeoutMs, flush: false, fsync: false, release: false, fsyncdir: false },
     onExit: () => signalExit(),
   };
-  const fuse = new Fuse(target, toRawOps(ops, onUnexpectedError), raw);
+  const fuse = new Fuse(target, toRawOps(ops, onUnexpectedError, { umask: settings.umask }), raw);
   await new Promise<void>((res, rej) => {
     fuse.mount((err) => {
       if (err) rej(new MountError(`cannot mount ${target}: ${err.message} (libfuse's reason is on stderr)`));
@@ -141,23 +151,31 @@ export async function mountFuse(
 }
 
 /**
- * The mount point must be an existing directory that is not mounted. A dead FUSE
- * mount left by a killed daemon ("Transport endpoint is not connected") is cleared.
+ * The mount point must be an existing directory that is not mounted, and empty
+ * unless `nonempty` (libfuse 3 no longer checks: files would silently vanish under
+ * the mount). A dead FUSE mount left by a killed daemon ("Transport endpoint is not
+ * connected") is cleared.
  */
-async function prepareMountpoint(target: string): Promise<void> {
+async function prepareMountpoint(target: string, nonempty: boolean): Promise<void> {
   try {
     const st = await stat(target);
-    if (!st.isDirectory()) throw new MountError(`mount point ${target} is not a directory`);
+    if (!st.isDirectory()) throw new MountError(`mount point ${target} is not a directory: mount on a directory`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof MountError) throw err;
     if (code === 'ENOENT') throw new MountError(`mount point ${target} does not exist: create it with mkdir -p ${target}`);
     if (code !== 'ENOTCONN' && code !== 'ECONNABORTED') throw new MountError(`mount point ${target}: ${String(err)}`);
     await clearStaleMount(target);
-    return;
   }
-  if (await isMountpoint(target)) {
+  const type = await mountedType(target);
+  // x-systemd.automount: systemd's autofs trigger sits on the mount point and the mount
+  // goes over it. Looking inside would wait for this very mount.
+  if (type === 'autofs') return;
+  if (type !== undefined) {
     throw new MountError(`${target} is already mounted: unmount it first (s3mount unmount ${target})`);
+  }
+  if (!nonempty && (await readdir(target)).length > 0) {
+    throw new MountError(`mount point ${target} is not empty: empty it, or mount over its files with --nonempty (-o nonempty)`);
   }
 }
 
@@ -170,13 +188,24 @@ async function clearStaleMount(target: string): Promise<void> {
   }
 }
 
-/** Whether `target` is a mount point, from /proc/self/mountinfo (path field escapes octal). */
+/** Whether `target` is a mount point. */
 export async function isMountpoint(target: string): Promise<boolean> {
+  return (await mountedType(target)) !== undefined;
+}
+
+/**
+ * The file system type of the topmost mount on `target` (the last in
+ * /proc/self/mountinfo, whose path field escapes octal), undefined if none.
+ */
+async function mountedType(target: string): Promise<string | undefined> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => {
-    const field = line.split(' ')[4];
-    return field !== undefined && unescapeMountPath(field) === target;
-  });
+  let type: string | undefined;
+  for (const line of info.split('\n')) {
+    const fields = line.split(' ');
+    const path = fields[4];
+    if (path !== undefined && unescapeMountPath(path) === target) type = fields[fields.indexOf('-') + 1];
+  }
+  return type;
 }
 
 function unescapeMountPath(field: string): string {

@@ -11,12 +11,28 @@ const OPEN_KEEP_CACHE = 2;
 
 export type UnexpectedErrorHandler = (op: string, err: unknown) => void;
 
+export interface StatView {
+  /**
+   * Permission bits cleared from every mode the kernel is shown (s3fs' umask). Applied
+   * here, at the edge, so that the stored metadata keeps what chmod asked for and a
+   * chown or utimens never writes the masked mode back.
+   */
+  umask?: number;
+}
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
 /**
  * Turns the typed, promise-based operations into fuse-native's raw callback table,
  * hiding its conventions: negative errnos, read/write answering `cb(bytes)`, native
  * buffers that are detached once answered, UTIME_NOW/UTIME_OMIT in tv_nsec.
  */
-export function toRawOps(ops: FuseOperations, onUnexpectedError: UnexpectedErrorHandler): RawOps {
+export function toRawOps(ops: FuseOperations, onUnexpectedError: UnexpectedErrorHandler, view: StatView = {}): RawOps {
+  const umask = view.umask ?? 0;
+  // Symlinks keep 0777: Linux ignores their mode, and ls shows lrwxrwxrwx by habit.
+  const toRawStat = (st: FileStat): Record<string, unknown> =>
+    statRecord(umask === 0 || (st.mode & S_IFMT) === S_IFLNK ? st : { ...st, mode: st.mode & ~umask });
   const fail = (op: string, cb: RawCallback) => (err: unknown) => {
     if (!(err instanceof FsError)) onUnexpectedError(op, err);
     cb(toNegativeErrno(err));
@@ -165,7 +181,7 @@ function toTimeUpdate(t: RawTimespec): TimeUpdate {
   return { sec: t.sec, nsec: t.nsec };
 }
 
-function toRawStat(st: FileStat): Record<string, unknown> {
+function statRecord(st: FileStat): Record<string, unknown> {
   const size = BigInt(st.size);
   return {
     mode: st.mode,

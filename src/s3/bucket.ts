@@ -19,7 +19,7 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
 import { describeEndpoint } from './client.js';
-import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError } from './errors.js';
+import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError, type CredentialsNote } from './errors.js';
 import { decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
 import { copyInParts, DEFAULT_PART_CONCURRENCY, isRetryable, STREAMED_PART_ATTEMPTS, type PartBody } from './multipart.js';
 
@@ -88,10 +88,10 @@ export class Bucket {
    * when its answer is not conclusive (403 from a policy that allows listing but not
    * HeadBucket, servers without HeadBucket) a one-key listing decides.
    */
-  async check(): Promise<void> {
+  async check(credentials: CredentialsNote = {}): Promise<void> {
     const fail = async (err: unknown): Promise<never> => {
       const endpoint = await describeEndpoint(this.client);
-      throw new Error(describeConnectError(err, { bucket: this.name, endpoint }), { cause: err });
+      throw new Error(describeConnectError(err, { bucket: this.name, endpoint, credentials }), { cause: err });
     };
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.name }));

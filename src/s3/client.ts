@@ -3,7 +3,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { StaticCredentials } from './credentials.js';
+import type { CredentialsProvider, StaticCredentials } from './credentials.js';
 
 export interface S3ClientOptions {
   /** Endpoint URL; undefined means AWS (or AWS_ENDPOINT_URL, which the SDK reads). */
@@ -19,8 +19,25 @@ export interface S3ClientOptions {
   /** See MountConfig.checksums; default 'when-required'. */
   checksums?: 'when-required' | 'when-supported';
   /** Given: used as they are (see credentials.ts). Else the SDK's default chain. */
-  credentials?: StaticCredentials;
+  credentials?: StaticCredentials | CredentialsProvider;
+  /** Send requests unsigned, with no credentials at all (public buckets). */
+  anonymous?: boolean;
+  /** PEM file of the CA certificates to trust instead of the system's; default $AWS_CA_BUNDLE. */
+  caBundle?: string;
 }
+
+/**
+ * Anonymous requests, as the AWS CLI's --no-sign-request sends them: no Authorization
+ * header, no credentials looked up. The SDK has no switch for it; its auth schemes are
+ * replaced by ones whose identity is empty and whose signer leaves requests as they are.
+ */
+const UNSIGNED = {
+  httpAuthSchemes: ['aws.auth#sigv4', 'aws.auth#sigv4a'].map((schemeId) => ({
+    schemeId,
+    identityProvider: () => async () => ({}),
+    signer: { sign: async <T>(request: T): Promise<T> => request },
+  })),
+};
 
 /** Region used when neither the options nor the SDK's sources name one. */
 export const FALLBACK_REGION = 'us-east-1';
@@ -50,6 +67,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     forcePathStyle: options.pathStyle,
     profile: options.profile,
     credentials: options.credentials,
+    ...(options.anonymous ? UNSIGNED : {}),
     maxAttempts: options.maxAttempts,
     // The SDK's default CRC32 checksums on every upload are rejected by servers
     // that do not know them (Ceph RGW with streamed bodies, older MinIO); ask
@@ -60,7 +78,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
       connectionTimeout: CONNECT_TIMEOUT_MS,
       socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
       httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent({ ...agentOptions, ca: caBundle() }),
+      httpsAgent: new HttpsAgent({ ...agentOptions, ca: caBundle(options.caBundle) }),
     }),
   });
 }
@@ -90,19 +108,25 @@ function defaultRegion(profile: string | undefined): () => Promise<string> {
 }
 
 /**
- * AWS_CA_BUNDLE names the CA certificates to trust, as for the AWS CLI and the
- * other SDKs (the JavaScript SDK ignores it). Servers with a private CA, such as
- * an in-house Ceph RGW, are configured that way.
+ * The CA certificates to trust: --ca-bundle, else AWS_CA_BUNDLE as for the AWS CLI
+ * and the other SDKs (the JavaScript SDK ignores it). Servers with a private CA, such
+ * as an in-house Ceph RGW, are configured that way. Like the AWS CLI's, the bundle
+ * replaces the system's CAs rather than adding to them.
  */
-function caBundle(): Buffer | undefined {
-  const path = process.env.AWS_CA_BUNDLE;
-  if (!path) return undefined;
+function caBundle(path = process.env.AWS_CA_BUNDLE || undefined): Buffer | undefined {
+  if (path === undefined) return undefined;
+  const what = process.env.AWS_CA_BUNDLE === path ? `the CA bundle named by AWS_CA_BUNDLE (${path})` : `the CA bundle ${path}`;
+  let pem: Buffer;
   try {
-    return readFileSync(path);
+    pem = readFileSync(path);
   } catch (err) {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
-    throw new Error(`cannot read the CA bundle named by AWS_CA_BUNDLE (${path}): ${reason}`);
+    throw new Error(`cannot read ${what}: ${reason}`);
   }
+  // Node would take a file without certificates and fail every request later with a
+  // certificate error that hides the real mistake.
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  return pem;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { FsError, type ErrnoName } from '../errors.js';
+import { describeTlsError, isTlsVerifyCode } from './tls-errors.js';
 
 /**
  * What an S3 or SDK error says, read defensively: service errors carry `name`
@@ -40,7 +41,7 @@ export function describeS3Error(err: unknown): S3ErrorInfo {
 function systemCode(err: unknown, depth = 0): string | undefined {
   if (typeof err !== 'object' || err === null || depth > 3) return undefined;
   const e = err as { code?: unknown; errors?: unknown; cause?: unknown };
-  if (typeof e.code === 'string' && /^E[A-Z_]+$/.test(e.code)) return e.code;
+  if (typeof e.code === 'string' && (/^E[A-Z_]+$/.test(e.code) || isTlsVerifyCode(e.code))) return e.code;
   if (Array.isArray(e.errors)) {
     for (const inner of e.errors) {
       const found = systemCode(inner, depth + 1);
@@ -117,6 +118,14 @@ const NETWORK_CODES = new Set([
   'RequestTimeout',
 ]);
 
+/** Which credentials a request was signed with, for the advice when access is denied. */
+export interface CredentialsNote {
+  /** Not signed at all (--no-sign-request). */
+  anonymous?: boolean;
+  /** Found by s3mount: "the passwd file /etc/passwd-s3fs"; undefined for the SDK's default chain. */
+  from?: string;
+}
+
 const CREDENTIAL_CODES = new Set(['CredentialsProviderError', 'TokenProviderError']);
 
 /**
@@ -124,7 +133,7 @@ const CREDENTIAL_CODES = new Set(['CredentialsProviderError', 'TokenProviderErro
  * and what to change. Never contains credentials: only the bucket, the endpoint and
  * error codes appear.
  */
-export function describeConnectError(err: unknown, where: { bucket: string; endpoint?: string }): string {
+export function describeConnectError(err: unknown, where: { bucket: string; endpoint?: string; credentials?: CredentialsNote }): string {
   const { bucket } = where;
   const endpoint = where.endpoint ? redactUrl(where.endpoint) : 'the default AWS S3 endpoint';
   const info = describeS3Error(err);
@@ -132,10 +141,12 @@ export function describeConnectError(err: unknown, where: { bucket: string; endp
 
   if (CREDENTIAL_CODES.has(code) || /credential/i.test(code)) {
     return (
-      'no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ' +
-      'or name a profile of ~/.aws/credentials with --profile (or AWS_PROFILE)'
+      'no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a profile of ' +
+      '~/.aws/credentials with --profile (or AWS_PROFILE), give --passwd-file or --credentials-file, ' +
+      'or --no-sign-request for a public bucket'
     );
   }
+  if (info.status === undefined && isTlsVerifyCode(code)) return describeTlsError(code, endpoint);
   if (code === 'NoSuchBucket' || (info.status === 404 && code !== 'NoSuchKey')) {
     return `bucket ${bucket} does not exist at ${endpoint}`;
   }
@@ -147,10 +158,11 @@ export function describeConnectError(err: unknown, where: { bucket: string; endp
     code === 'AllAccessDisabled'
   ) {
     const why = info.status === 403 && code === 'Unknown' ? 'HTTP 403' : code;
-    return (
-      `access denied to bucket ${bucket} at ${endpoint} (${why}): check the credentials ` +
-      '(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile) and the bucket policy'
-    );
+    const denied = `access denied to bucket ${bucket} at ${endpoint} (${why})`;
+    const { anonymous, from } = where.credentials ?? {};
+    if (anonymous) return `${denied}: the bucket does not allow anonymous access; drop --no-sign-request and give credentials`;
+    const which = from ? `from ${from}` : '(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile)';
+    return `${denied}: check the credentials ${which} and the bucket policy`;
   }
   if (info.status === 301 || code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed') {
     return `bucket ${bucket} is in another region than the one used (${code}): pass --region`;

@@ -16,6 +16,7 @@ import {
   expectNothingMounted,
   expectPlainEmptyDir,
   forceUnmount,
+  isAlive,
   isMounted,
   mountArgs,
   mountBucket,
@@ -103,16 +104,6 @@ async function pidFileOf(mountpoint: string): Promise<string> {
   if (uid === 0 && ((await writable('/run/s3mount')) || (await writable('/run')))) return join('/run/s3mount', name);
   if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 's3mount', name);
   return join(process.env.TMPDIR || '/tmp', `s3mount-${uid}`, name);
-}
-
-/** Whether `pid` still runs: a zombie (exited, not yet reaped by init) does not. */
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    return !/^State:\s+Z/m.test(status);
-  } catch {
-    return false;
-  }
 }
 
 async function holdsFuseDevice(pid: number): Promise<boolean> {

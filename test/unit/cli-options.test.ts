@@ -30,12 +30,17 @@ describe('defaults', () => {
       region: undefined,
       pathStyle: false,
       profile: undefined,
+      anonymous: false,
       checksums: 'when-required',
       readOnly: false,
       uid: 1234,
       gid: 5678,
       fileMode: 0o644,
       dirMode: 0o755,
+      umask: 0,
+      allowOther: false,
+      allowRoot: false,
+      defaultPermissions: false,
       statTtlSeconds: 5,
       cacheDir: '/home/u/.cache/s3mount',
       writeMode: 'async',
@@ -49,6 +54,8 @@ describe('defaults', () => {
       logLevel: 'warn',
       debugFuse: false,
       foreground: false,
+      mountFlags: [],
+      nonempty: false,
     });
   });
 
@@ -75,6 +82,10 @@ describe('options', () => {
       'creds/passwd',
       '--access-key-id',
       'TOKEN',
+      '--credentials-file',
+      'creds/aws',
+      '--ca-bundle',
+      '/etc/ssl/private-ca.pem',
       '--checksums',
       'when-supported',
       '--read-only',
@@ -86,6 +97,9 @@ describe('options', () => {
       '0600',
       '--dir-mode',
       '0o700',
+      '--umask',
+      '027',
+      '--allow-other',
       '--stat-ttl',
       '0.5',
       '--cache-dir',
@@ -121,12 +135,19 @@ describe('options', () => {
       profile: 'backup',
       passwdFile: '/work/creds/passwd',
       accessKeyId: 'TOKEN',
+      credentialsFile: '/work/creds/aws',
+      anonymous: false,
+      caBundle: '/etc/ssl/private-ca.pem',
       checksums: 'when-supported',
       readOnly: true,
       uid: 0,
       gid: 4294967294,
       fileMode: 0o600,
       dirMode: 0o700,
+      umask: 0o027,
+      allowOther: true,
+      allowRoot: false,
+      defaultPermissions: true,
       statTtlSeconds: 0.5,
       cacheDir: '/work/cache',
       writeMode: 'sync',
@@ -140,6 +161,8 @@ describe('options', () => {
       logLevel: 'debug',
       debugFuse: true,
       foreground: true,
+      mountFlags: [],
+      nonempty: false,
     });
   });
 
@@ -164,6 +187,25 @@ describe('options', () => {
     ['1T', 1024 ** 4],
   ])('reads the size %s as %d bytes', (text, bytes) => {
     expect(parse('bkt', 'm', '--cache-size', text).cacheSize).toBe(bytes);
+  });
+
+  it('--no-sign-request is an anonymous mount, and refuses credentials beside it', () => {
+    expect(parse('bkt', 'm', '--no-sign-request')).toMatchObject({ anonymous: true });
+    expect(parse('bkt', 'm', '--no-sign-request', '--profile', 'p')).toMatchObject({ anonymous: true, profile: 'p' });
+    for (const option of ['--passwd-file', '--access-key-id', '--credentials-file']) {
+      expect(usageError('bkt', 'm', '--no-sign-request', option, 'x')).toBe(
+        `--no-sign-request sends no credentials, so ${option} would be ignored; drop one of them`,
+      );
+    }
+  });
+
+  it('turns default_permissions on with --allow-other, never off; --allow-root excludes --allow-other', () => {
+    expect(parse('bkt', 'm', '--allow-other')).toMatchObject({ allowOther: true, defaultPermissions: true });
+    expect(parse('bkt', 'm', '--allow-root')).toMatchObject({ allowRoot: true, defaultPermissions: false });
+    expect(parse('bkt', 'm', '--default-permissions')).toMatchObject({ allowOther: false, defaultPermissions: true });
+    expect(usageError('bkt', 'm', '--allow-other', '--allow-root')).toBe(
+      '--allow-other and --allow-root exclude each other; --allow-other lets root in too',
+    );
   });
 
   it('takes options before, between and after the arguments, and -f for --foreground', () => {
@@ -230,6 +272,7 @@ describe('malformed input', () => {
     [['--file-mode', '10000'], /--file-mode must be an octal mode/],
     [['--dir-mode', 'rwx'], /--dir-mode must be an octal mode .*'rwx'/],
     [['--dir-mode', '0x1ff'], /--dir-mode must be an octal mode/],
+    [['--umask', '8'], /--umask must be an octal mode .*'8'/],
     [['--uid', '-1'], /--uid must be a non-negative integer .*'-1'/],
     [['--uid', '1.5'], /--uid must be a non-negative integer/],
     [['--gid', 'staff'], /--gid must be a non-negative integer .*'staff'/],
@@ -295,11 +338,20 @@ describe('command line forms', () => {
       '--debug-fuse',
       '--foreground',
       '--version',
+      '--credentials-file',
+      '--no-sign-request',
+      '--ca-bundle',
+      '--allow-other',
+      '--allow-root',
+      '--default-permissions',
+      '--umask',
     ]) {
       expect(help).toContain(flag);
     }
     expect(help).toMatch(/AWS_ACCESS_KEY_ID.*AWS_SECRET_ACCESS_KEY/);
     expect(help).toContain('~/.aws/credentials');
+    expect(help).toMatch(/~\/\.passwd-s3fs,\s+then\s+\/etc\/passwd-s3fs/);
+    expect(help).toContain('user_allow_other');
     expect(help).toMatch(/--endpoint http:\/\/\S+ --path-style/);
     expect(help).toMatch(/default:\s+yours,\s+1234/);
   });

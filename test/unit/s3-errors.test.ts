@@ -105,6 +105,31 @@ describe('describeConnectError', () => {
     expect(describeConnectError(timeout, where)).toMatch(/^cannot reach .*: TimeoutError;/);
   });
 
+  it('names the credentials to check when access is denied', { timeout: 5_000 }, () => {
+    const denied = serviceError('AccessDenied', 403);
+    expect(describeConnectError(denied, { ...where, credentials: { from: 'the passwd file /etc/passwd-s3fs' } })).toBe(
+      'access denied to bucket data at http://127.0.0.1:9000 (AccessDenied): check the credentials from the passwd file /etc/passwd-s3fs and the bucket policy',
+    );
+    expect(describeConnectError(denied, { ...where, credentials: { anonymous: true } })).toBe(
+      'access denied to bucket data at http://127.0.0.1:9000 (AccessDenied): the bucket does not allow anonymous access; drop --no-sign-request and give credentials',
+    );
+  });
+
+  it('says what to do about a certificate that fails verification', { timeout: 5_000 }, () => {
+    const https = { bucket: 'data', endpoint: 'https://s3.example.org' };
+    // Node's TLS errors carry these codes, wrapped by the SDK as a plain Error.
+    const tlsError = (code: string) => Object.assign(new Error('certificate problem'), { code, $metadata: {} });
+    for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT']) {
+      expect(describeConnectError(tlsError(code), https)).toBe(
+        `cannot verify the TLS certificate of https://s3.example.org (${code}): if the server's certificate is signed by a private CA, give that CA's certificate with --ca-bundle FILE`,
+      );
+    }
+    expect(describeConnectError(tlsError('ERR_TLS_CERT_ALTNAME_INVALID'), https)).toMatch(
+      /^the TLS certificate of https:\/\/s3\.example\.org is not issued for its host name \(ERR_TLS_CERT_ALTNAME_INVALID\): use the name .* in --endpoint$/,
+    );
+    expect(describeConnectError(tlsError('CERT_HAS_EXPIRED'), https)).toMatch(/is out of its validity dates \(CERT_HAS_EXPIRED\): renew it/);
+  });
+
   it('says when there are no credentials', { timeout: 5_000 }, () => {
     const err = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
     expect(describeConnectError(err, where)).toMatch(/^no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);

@@ -6,7 +6,7 @@
 // still mounted would take the bucket with it).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,16 @@ export async function tempDir(label: string): Promise<string> {
 const live = new Set<CliMount>();
 /** Every mount point made in this test file. */
 const made = new Set<string>();
+
+/** Whether `pid` still runs: a zombie (exited, not yet reaped by init) does not. */
+export async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    return !/^State:\s+Z/m.test(status);
+  } catch {
+    return false;
+  }
+}
 
 export async function isMounted(dir: string): Promise<boolean> {
   return (await mountedFuseTargets()).includes(dir);
