@@ -1,14 +1,14 @@
 // End to end: who may use a mount, and the modes and owners it shows. The tests run as
 // root and act as another user (nobody) through setpriv, so that the kernel's checks
 // (default_permissions) and FUSE's own (allow_other, allow_root) are exercised for real.
-import { chmod, chown, mkdtemp, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runOk } from '../support/run.js';
 import { createTestBucket, headObject, putObject } from '../support/s3.js';
 import { fsOpsAsNobody, NOBODY, nobodyCanUseFuse, runAsNobody } from '../support/users.js';
 import {
-  BIN,
+  ROOT,
   cliEnv,
   cleanUpTestFile,
   expectPlainEmptyDir,
@@ -23,7 +23,7 @@ import {
 
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
-const ROOT = '0';
+const ROOT_UID = '0';
 
 let bucket: string;
 /** Cache dirs of nobody's mounts, inside a directory nobody may enter: removed at the end. */
@@ -64,12 +64,12 @@ beforeAll(async () => {
   bucket = await createTestBucket('e2e-permissions');
   // Attributes as s3fs or another s3mount would have left them.
   const meta = (mode: number, uid: string, gid = uid) => ({ mode: String(S_IFREG | mode), uid, gid });
-  await putObject(bucket, 'public.txt', 'readable by all\n', meta(0o644, ROOT));
-  await putObject(bucket, 'private.txt', 'root only\n', meta(0o600, ROOT));
+  await putObject(bucket, 'public.txt', 'readable by all\n', meta(0o644, ROOT_UID));
+  await putObject(bucket, 'private.txt', 'root only\n', meta(0o600, ROOT_UID));
   await putObject(bucket, 'nobodys.txt', 'belongs to nobody\n', meta(0o644, String(NOBODY.uid)));
   await putObject(bucket, 'plain.txt', 'no metadata\n');
-  await putObject(bucket, 'locked/', '', { mode: String(S_IFDIR | 0o700), uid: ROOT, gid: ROOT });
-  await putObject(bucket, 'locked/inside.txt', 'inside\n', meta(0o644, ROOT));
+  await putObject(bucket, 'locked/', '', { mode: String(S_IFDIR | 0o700), uid: ROOT_UID, gid: ROOT_UID });
+  await putObject(bucket, 'locked/inside.txt', 'inside\n', meta(0o644, ROOT_UID));
 }, 60_000);
 
 afterEach(() => unmountAll(), 120_000);
@@ -173,9 +173,34 @@ describe('mounts by a user other than root', () => {
     return { dir, cache };
   }
 
+  // The checkout may lie where nobody cannot go (a clone in /root, or in a 0700 temporary
+  // directory): nobody runs the CLI from a view of it in a directory anyone may enter, with
+  // what the CLI needs bind-mounted there. Taken apart with umount and rmdir only, never a
+  // recursive removal, which would reach into the checkout through a mount left behind.
+  const VIEWED = ['bin', 'dist', 'node_modules'];
+  let project: string;
+  beforeAll(async () => {
+    project = await tempDir('project-view');
+    await chmod(project, 0o755);
+    await copyFile(join(ROOT, 'package.json'), join(project, 'package.json'));
+    for (const name of VIEWED) {
+      await mkdir(join(project, name));
+      await runOk('mount', ['--bind', join(ROOT, name), join(project, name)]);
+    }
+  }, 30_000);
+  afterAll(async () => {
+    for (const name of VIEWED) {
+      const path = join(project, name);
+      if ((await readFile('/proc/mounts', 'utf8')).split('\n').some((line) => line.split(' ')[1] === path)) await runOk('umount', [path]);
+      await rmdir(path).catch(() => undefined);
+    }
+    await unlink(join(project, 'package.json')).catch(() => undefined);
+    await rmdir(project);
+  }, 30_000);
+
   function cliAsNobody(args: string[]) {
     // No XDG_RUNTIME_DIR: root's would not be nobody's (the pid file goes to /tmp instead).
-    return runAsNobody(process.execPath, [BIN, ...args], { env: { ...cliEnv(), HOME: '/nonexistent', XDG_RUNTIME_DIR: '' }, cwd: '/', timeoutMs: 60_000 });
+    return runAsNobody(process.execPath, [join(project, 'bin', 's3mount.js'), ...args], { env: { ...cliEnv(), HOME: '/nonexistent', XDG_RUNTIME_DIR: '' }, cwd: '/', timeoutMs: 60_000 });
   }
 
   it('nobody mounts, reads and writes; root and others stay out; nobody unmounts', { timeout: 90_000 }, () => withDevFuseMode(0o666, async () => {
