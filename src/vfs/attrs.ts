@@ -75,6 +75,8 @@ export class AttrStore {
   private readonly recentMisses = new Map<string, number>();
   /** Directories where a name was looked up, until when that counts as recent. */
   private readonly recentLookups = new Map<string, number>();
+  /** Directories with more entries than a lookup lists, until when that counts as known. */
+  private readonly tooBig = new Map<string, number>();
   private readonly listingsInFlight = new Map<string, Promise<Listing | undefined>>();
 
   constructor(
@@ -107,8 +109,10 @@ export class AttrStore {
 
     const parent = parentOf(path);
     const listing = this.freshListing(parent);
-    if (!listing && (this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path, false));
-    if (!listing && this.lookedUpBefore(parent)) return this.track(path, this.lookUpInListing(path, true));
+    if (!listing && !this.tooBigToList(parent)) {
+      if ((this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path, false));
+      if (this.lookedUpBefore(parent)) return this.track(path, this.lookUpInListing(path, true));
+    }
     const kind = listing?.children.get(baseName(path));
     if (listing && !kind) {
       this.remember(path, undefined);
@@ -134,12 +138,20 @@ export class AttrStore {
       this.listingsInFlight.set(parent, listing);
     }
     const children = (await listing)?.children;
-    if (!children) return this.probe(path); // too big to list for this
+    if (!children) {
+      // Too big to list for this: the next lookups probe at once instead of listing again.
+      this.tooBig.set(parent, Date.now() + this.ttlMs);
+      return this.probe(path);
+    }
     // This name's own HEAD is not among the prefetched ones: its lookup is under way.
     const kind = children.get(baseName(path));
     if (kind === 'dir') return this.fetchDir(path);
     if (kind === 'file') return this.fetchFile(path);
     return scan ? this.probe(path) : undefined;
+  }
+
+  private tooBigToList(dir: string): boolean {
+    return (this.tooBig.get(dir) ?? 0) > Date.now();
   }
 
   /** Whether another name in `dir` was looked up within the stat TTL; notes this one. */
