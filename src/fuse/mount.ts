@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { opendir, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadFuseNative, type RawFuseOptions } from './native.js';
@@ -174,8 +174,18 @@ async function prepareMountpoint(target: string, nonempty: boolean): Promise<voi
   if (type !== undefined) {
     throw new MountError(`${target} is already mounted: unmount it first (s3mount unmount ${target})`);
   }
-  if (!nonempty && (await readdir(target)).length > 0) {
+  if (!nonempty && (await hasEntries(target))) {
     throw new MountError(`mount point ${target} is not empty: empty it, or mount over its files with --nonempty (-o nonempty)`);
+  }
+}
+
+/** Whether the directory has any entry, read one at most (a mount point may hold many). */
+async function hasEntries(dir: string): Promise<boolean> {
+  const handle = await opendir(dir);
+  try {
+    return (await handle.read()) !== null;
+  } finally {
+    await handle.close();
   }
 }
 
