@@ -6,6 +6,7 @@ import { BUFFERED_PART_LIMIT, type PartBody } from '../s3/multipart.js';
 import { encodeMeta } from '../s3/metadata.js';
 import type { Timespec } from '../fs-types.js';
 import type { BaseObject, Journal, RecordedMeta } from './journal.js';
+import { PartBuffers } from './part-buffers.js';
 import { partLayout, partsAreBlocks, type Part } from './part-size.js';
 import type { StagedObject } from './staged-object.js';
 
@@ -65,13 +66,7 @@ function streamedMetaStands(session: Session, current: RecordedMeta): boolean {
 }
 
 /** What uploadPart sends: the bytes in memory, or for big parts a stream of the file. */
-async function partBody(object: StagedObject, part: Part): Promise<PartBody> {
-  if (part.size <= BUFFERED_PART_LIMIT) return readPart(object, part);
-  return { size: part.size, open: () => object.file.stream(part.start, part.size) };
-}
-
-async function readPart(object: StagedObject, part: Part): Promise<Buffer> {
-  const body = Buffer.alloc(part.size);
+async function readPart<B extends Buffer>(object: StagedObject, part: Part, body: B): Promise<B> {
   const read = await object.file.read(body, part.start);
   // The data file is never shorter than the object's size; if it is, uploading zeros would lie.
   if (read < part.size) throw new FsError('EIO', `staged file of ${object.key} ended at byte ${part.start + read}, expected ${part.start + part.size}`);
@@ -86,6 +81,7 @@ async function readPart(object: StagedObject, part: Part): Promise<Buffer> {
  */
 export class ObjectWriter {
   private readonly parts: PQueue;
+  private readonly buffers: PartBuffers;
   private copyUnsupported = false;
   /** Sessions in progress, for the object they belong to. */
   private readonly sessions = new WeakMap<StagedObject, Promise<Session>>();
@@ -99,6 +95,14 @@ export class ObjectWriter {
     private readonly log: Logger,
   ) {
     this.parts = new PQueue({ concurrency: options.partConcurrency });
+    this.buffers = new PartBuffers(options.partConcurrency);
+  }
+
+  /** Sends one part of the staged file: from memory up to BUFFERED_PART_LIMIT, else streamed. */
+  private sendPart(object: StagedObject, session: Session, part: Part): Promise<string> {
+    const send = (body: PartBody): Promise<string> => this.bucket.uploadPart(session.key, session.uploadId, part.partNumber, body);
+    if (part.size > BUFFERED_PART_LIMIT) return send({ size: part.size, open: () => object.file.stream(part.start, part.size) });
+    return this.buffers.with(part.size, async (buffer) => send(await readPart(object, part, buffer)));
   }
 
   /**
@@ -143,7 +147,7 @@ export class ObjectWriter {
 
   private async sendBlock(object: StagedObject, session: Session, block: Part): Promise<void> {
     const version = object.version;
-    const etag = await this.bucket.uploadPart(session.key, session.uploadId, block.partNumber, await partBody(object, block));
+    const etag = await this.sendPart(object, session, block);
     session.sent.set(block.partNumber, { etag, version, start: block.start, size: block.size });
   }
 
@@ -197,7 +201,7 @@ export class ObjectWriter {
     } else if (size < this.options.singlePutLimit) {
       await this.discard(object);
       await object.makeAllLocal();
-      const body = await readPart(object, { partNumber: 1, start: 0, size });
+      const body = await readPart(object, { partNumber: 1, start: 0, size }, Buffer.allocUnsafe(size));
       ({ etag } = await this.bucket.put(key, body, metadata));
       how = 'one PUT';
     } else {
@@ -298,7 +302,7 @@ export class ObjectWriter {
     if (asBlocks) await object.makeLocal(part);
     counts.sent++;
     const version = object.version;
-    const etag = await this.bucket.uploadPart(session.key, session.uploadId, part.partNumber, await partBody(object, part));
+    const etag = await this.sendPart(object, session, part);
     session.sent.set(part.partNumber, { etag, version, start: part.start, size: part.size });
     return etag;
   }
