@@ -69,6 +69,11 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     credentials: options.credentials,
     ...(options.anonymous ? UNSIGNED : {}),
     maxAttempts: options.maxAttempts,
+    // Without it the SDK rebuilds the middleware chain on every send: measured here,
+    // a quarter of the mount's CPU during `ls -l` of 5000 objects (one HEAD each).
+    // The cache is per command class; it is safe because no send passes options and
+    // no command gets middleware of its own.
+    cacheMiddleware: true,
     // The SDK's default CRC32 checksums on every upload are rejected by servers
     // that do not know them (Ceph RGW with streamed bodies, older MinIO); ask
     // for checksums only where the API demands one (DeleteObjects' Content-MD5).
