@@ -46,6 +46,8 @@ export interface MountConfig {
   defaultPermissions: boolean;
   /** How long attributes and listings are trusted before asking S3 again. */
   statTtlSeconds: number;
+  /** Attributes come from listings and the defaults alone: no HEAD per listed entry. */
+  ignoreMetadata: boolean;
   /** The write journal (staged files waiting for upload) lives here, and the log. */
   cacheDir: string;
   /**

@@ -75,6 +75,7 @@ interface RawOptions {
   allowRoot?: boolean;
   defaultPermissions?: boolean;
   statTtl?: string;
+  ignoreMetadata?: boolean;
   cacheDir?: string;
   writeMode?: string;
   uploadConcurrency?: string;
@@ -186,6 +187,7 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     // Without it, any user of an allow_other mount could read and change every file.
     defaultPermissions: allowOther || (raw.defaultPermissions ?? false),
     statTtlSeconds: checked('--stat-ttl', raw.statTtl, parseSeconds, DEFAULTS.statTtlSeconds),
+    ignoreMetadata: raw.ignoreMetadata ?? false,
     cacheDir: raw.cacheDir === undefined ? defaultCacheDir(context) : resolve(context.cwd, raw.cacheDir),
     writeMode: checked('--write-mode', raw.writeMode, parseWriteMode, DEFAULTS.writeMode),
     uploadConcurrency: checked('--upload-concurrency', raw.uploadConcurrency, parseConcurrency, DEFAULTS.uploadConcurrency),
@@ -267,6 +269,10 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option(
       '--stat-ttl <SECONDS>',
       `how long attributes and listings are trusted before S3 is asked again (default: ${DEFAULTS.statTtlSeconds})`,
+    )
+    .option(
+      '--ignore-metadata',
+      'do not read the mode, owner, mtime and symlink metadata of objects: attributes come from listings and the defaults above, so ls -l needs no request per file',
     )
     .option('--cache-dir <DIR>', `journal of files waiting for upload, read cache, and the log file (default: ${defaultCacheDir(context)})`)
     .option(

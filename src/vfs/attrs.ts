@@ -2,8 +2,8 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import type { Timespec } from '../fs-types.js';
 import type { Logger } from '../log.js';
-import type { Bucket, ObjectInfo } from '../s3/bucket.js';
-import { decodeMeta } from '../s3/metadata.js';
+import type { Bucket, ListedObject, ObjectInfo } from '../s3/bucket.js';
+import { decodeMeta, type PosixMeta } from '../s3/metadata.js';
 import { Namespace, baseName, isPosixName, joinPath, parentOf } from './namespace.js';
 
 export const S_IFMT = 0o170000;
@@ -34,6 +34,12 @@ export interface AttrDefaults {
   dirMode: number;
   /** mtime of directories that have no marker object. */
   implicitDirMtime: Timespec;
+  /**
+   * Per-object metadata (mode, uid, gid, mtime, symlinks) is not read: every attribute
+   * comes from listings (size, LastModified) and these defaults, so a listed directory
+   * needs no HEAD per entry.
+   */
+  ignoreMetadata?: boolean;
 }
 
 interface Listing {
@@ -209,8 +215,8 @@ export class AttrStore {
     return marker ? this.fromMarker(marker) : this.implicitDir();
   }
 
-  fromObject(info: ObjectInfo): NodeAttrs {
-    const meta = decodeMeta(info.metadata);
+  fromObject(info: ObjectInfo | ListedObject): NodeAttrs {
+    const meta = this.metadataOf(info);
     const isLink = meta.mode !== undefined && (meta.mode & S_IFMT) === S_IFLNK;
     const type = isLink ? S_IFLNK : S_IFREG;
     const perms = meta.mode !== undefined ? meta.mode & 0o7777 : this.defaults.fileMode;
@@ -227,7 +233,7 @@ export class AttrStore {
   }
 
   private fromMarker(info: ObjectInfo): NodeAttrs {
-    const meta = decodeMeta(info.metadata);
+    const meta = this.metadataOf(info);
     const base = this.implicitDir();
     return {
       ...base,
@@ -237,6 +243,10 @@ export class AttrStore {
       gid: meta.gid ?? base.gid,
       etag: info.etag,
     };
+  }
+
+  private metadataOf(info: ObjectInfo | ListedObject): PosixMeta {
+    return this.defaults.ignoreMetadata || !('metadata' in info) ? {} : decodeMeta(info.metadata);
   }
 
   private implicitDir(): NodeAttrs {
@@ -261,17 +271,33 @@ export class AttrStore {
       const name = p.slice(dirPrefix.length, -1);
       if (this.acceptName(name, p)) children.set(name, 'dir');
     }
+    const listed = new Map<string, ListedObject>();
     for (const o of objects) {
       if (o.key === dirPrefix) continue; // the directory's own marker
       const name = o.key.slice(dirPrefix.length);
       if (!this.acceptName(name, o.key)) continue;
       if (children.has(name)) this.warnShadowed(o.key);
-      else children.set(name, 'file');
+      else {
+        children.set(name, 'file');
+        listed.set(name, o);
+      }
     }
     const listing = { children, expires: Date.now() + this.ttlMs };
     this.listings.set(path, listing);
-    if (prefetch) this.prefetch(path, children);
+    if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
+    else if (prefetch) this.prefetch(path, children);
     return listing;
+  }
+
+  /** Without metadata a listing tells all there is to know of its entries. */
+  private rememberListed(dir: string, children: Map<string, 'file' | 'dir'>, listed: Map<string, ListedObject>): void {
+    for (const [name, kind] of children) {
+      const path = joinPath(dir, name);
+      // Fresh attributes may be a change made here (chmod, a new file) that this listing predates.
+      if (this.pending.has(path) || this.peek(path)) continue;
+      const object = listed.get(name);
+      this.remember(path, kind === 'dir' || !object ? this.implicitDir() : this.fromObject(object));
+    }
   }
 
   private prefetch(dir: string, children: Map<string, 'file' | 'dir'>): void {

@@ -20,7 +20,7 @@ import { StagedFiles, stagedAttrs } from './staged-files.js';
 
 export type VfsOptions = Pick<
   MountConfig,
-  'prefix' | 'readOnly' | 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'statTtlSeconds' | 'writeMode' | 'uploadConcurrency' | 'cacheSize' | 'partSize'
+  'prefix' | 'readOnly' | 'uid' | 'gid' | 'fileMode' | 'dirMode' | 'statTtlSeconds' | 'ignoreMetadata' | 'writeMode' | 'uploadConcurrency' | 'cacheSize' | 'partSize'
 >;
 
 /** The parts of the read and write paths the Vfs works with (src/cache, src/upload). */
@@ -103,6 +103,7 @@ export class Vfs implements FuseOperations {
       fileMode: options.fileMode,
       dirMode: options.dirMode,
       implicitDirMtime: now(),
+      ignoreMetadata: options.ignoreMetadata,
     };
     this.attrs = new AttrStore(bucket, this.ns, defaults, options.statTtlSeconds * 1000, log);
     this.staged = new StagedFiles(bucket, parts.journal, parts.writer, this.handles, this.attrs, this.ns, options, log);

@@ -328,4 +328,23 @@ describe('directory scans', () => {
     await putObject(bucket, 'scan/late', Buffer.from('late'));
     await waitUntil('scan/late through the mount', async () => (await stat(mnt.path('scan/late')).catch(() => undefined))?.size === 4, 10_000);
   });
+
+  it('--ignore-metadata: ls -l of a directory makes no HEAD per entry, and shows the default owner and mode', { timeout: 60_000 }, async () => {
+    const bucket = await createTestBucket('rc-nometa');
+    const files = Array.from({ length: 60 }, (_, i) => ({ name: `f-${String(i).padStart(3, '0')}`, data: randomBytes(100 + i) }));
+    for (const f of files) await putObject(bucket, `ls/${f.name}`, f.data);
+    // Metadata that a default mount would show (mode 0600, owner 1234) is not read.
+    await putObject(bucket, 'ls/private', 'private', { mode: String(0o100600), uid: '1234', gid: '5678' });
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--ignore-metadata', '--file-mode', '0640', '--uid', '0', '--gid', '0'] });
+
+    proxy.reset();
+    const out = await runOk('ls', ['-ln', '--time-style=+', mnt.path('ls')], { timeoutMs: 50_000 });
+    const lines = out.trim().split('\n').slice(1); // "total N" first
+    const expected = [...files.map((f) => ({ name: f.name, size: f.data.length })), { name: 'private', size: 7 }];
+    expect(lines.map((line) => line.split(/\s+/))).toEqual(expected.map((f) => ['-rw-r-----', '1', '0', '0', String(f.size), f.name]));
+    const { requests } = proxy.stats();
+    // The lookup of "ls" itself probes it (two HEADs and a LIST); its 61 entries cost nothing more than the listing.
+    expect(requests.HEAD, summary()).toBeLessThanOrEqual(2);
+    expect(requests.List, summary()).toBeLessThanOrEqual(3);
+  });
 });

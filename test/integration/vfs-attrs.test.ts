@@ -247,6 +247,35 @@ describe('readdir', () => {
     expect(byName.get('plain.txt')).toMatchObject({ mode: S_IFREG | fileMode, uid, gid, size: 5 });
   });
 
+  it('with ignoreMetadata lists every attribute at once from the listing, without a HEAD', { timeout: 30_000 }, async () => {
+    await putObject(bucket, 'nometa/plain.txt', 'plain');
+    await putObject(bucket, 'nometa/meta.txt', 'meta!', { mtime: '1700000000.000000001', mode: String(S_IFREG | 0o600), uid: '11', gid: '12' });
+    await putObject(bucket, 'nometa/marked/', '', { mode: String(S_IFDIR | 0o700), uid: '13', gid: '14' });
+    await putObject(bucket, 'nometa/implicit/deep.txt', 'deep');
+    const v = await freshVfs({ ignoreMetadata: true });
+    const heads = vi.spyOn(v.bucket, 'head');
+    const entries = await v.vfs.readdir('/nometa');
+    expect(names(entries).slice(2).sort()).toEqual(['implicit', 'marked', 'meta.txt', 'plain.txt']);
+    const byName = new Map(entries.map((e) => [e.name, e.stat]));
+    const lastModified = (await headObject(bucket, 'nometa/meta.txt'))?.LastModified?.getTime() ?? NaN;
+    expect(byName.get('meta.txt')).toMatchObject({
+      mode: S_IFREG | fileMode,
+      uid,
+      gid,
+      size: 5,
+      mtime: { sec: Math.floor(lastModified / 1000), nsec: (lastModified % 1000) * 1_000_000 },
+    });
+    expect(byName.get('plain.txt')).toMatchObject({ mode: S_IFREG | fileMode, uid, gid, size: 5 });
+    expect(byName.get('marked')).toMatchObject({ mode: S_IFDIR | dirMode, uid, gid });
+    expect(byName.get('implicit')).toMatchObject({ mode: S_IFDIR | dirMode, uid, gid });
+    for (const e of entries.slice(2)) expect(await v.vfs.getattr(`/nometa/${e.name}`), e.name).toEqual(e.stat);
+    // The directory's own lookup probes it ("nometa", "nometa/"); none of its entries is HEADed.
+    expect(heads.mock.calls.map(([key]) => key).sort()).toEqual(['nometa', 'nometa/']);
+    // A lookup outside any listing HEADs the object, and ignores its metadata the same way.
+    const alone = await freshVfs({ ignoreMetadata: true });
+    expect(await alone.vfs.getattr('/nometa/meta.txt')).toEqual(byName.get('meta.txt'));
+  });
+
   it('answers ENOTDIR for a file and ENOENT for a missing directory', { timeout: 10_000 }, async () => {
     await putObject(bucket, 'notdir.txt', 'x');
     await expect(t.vfs.readdir('/notdir.txt')).rejects.toMatchObject({ code: 'ENOTDIR' });

@@ -42,6 +42,7 @@ describe('defaults', () => {
       allowRoot: false,
       defaultPermissions: false,
       statTtlSeconds: 5,
+      ignoreMetadata: false,
       cacheDir: '/home/u/.cache/s3mount',
       writeMode: 'async',
       uploadConcurrency: 16,
@@ -124,6 +125,7 @@ describe('options', () => {
       'debug',
       '--debug-fuse',
       '--foreground',
+      '--ignore-metadata',
     );
     expect(config).toEqual<MountConfig>({
       bucket: 'bkt',
@@ -149,6 +151,7 @@ describe('options', () => {
       allowRoot: false,
       defaultPermissions: true,
       statTtlSeconds: 0.5,
+      ignoreMetadata: true,
       cacheDir: '/work/cache',
       writeMode: 'sync',
       uploadConcurrency: 4,

@@ -27,6 +27,7 @@ const config: MountConfig = {
   allowRoot: false,
   defaultPermissions: false,
   statTtlSeconds: 5,
+  ignoreMetadata: false,
   cacheDir: '/tmp/unused',
   writeMode: 'async',
   uploadConcurrency: 16,

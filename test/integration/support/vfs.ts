@@ -34,6 +34,7 @@ export const DEFAULT_OPTIONS: VfsOptions = {
   fileMode: 0o640,
   dirMode: 0o750,
   statTtlSeconds: 60,
+  ignoreMetadata: false,
   // close() returns after the upload: tests check the bucket right after a release.
   writeMode: 'sync',
   uploadConcurrency: 4,
