@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import PQueue from 'p-queue';
+import { FsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Journal } from './journal.js';
 import type { ObjectWriter } from './object-writer.js';
@@ -46,6 +47,11 @@ export class Uploader {
   private readonly running = new Map<StagedObject, Promise<void>>();
   private readonly events = new EventEmitter();
   private readonly retryTimers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+  /**
+   * Pending objects whose last attempt the server refused (access denied): still retried
+   * while mounted, as permissions may be fixed meanwhile, but not waited for at unmount.
+   */
+  private readonly refused = new Set<StagedObject>();
   private abandoned = false;
 
   constructor(
@@ -121,15 +127,25 @@ export class Uploader {
     }
   }
 
-  /** Resolves once nothing is pending; `progress` is called about every second meanwhile. */
+  /**
+   * Resolves once nothing is pending, or only uploads the server refuses: those are left
+   * in the journal (see abandon) for a later mount, since waiting for them could hang an
+   * unmount forever. `progress` is called about every second meanwhile.
+   */
   async drain(progress?: (left: DrainProgress) => void): Promise<void> {
     const report = () => progress?.(this.left());
     const ticker = progress ? setInterval(report, 1000) : undefined;
     try {
       if (this.pending.size > 0) report();
-      while (this.pending.size > 0 && !this.abandoned) await once(this.events, 'settled');
+      while (this.pending.size > this.refused.size && !this.abandoned) await once(this.events, 'settled');
     } finally {
       if (ticker) clearInterval(ticker);
+    }
+    if (this.refused.size > 0) {
+      const keys = [...this.refused].map((object) => object.key);
+      const shown = keys.slice(0, 5).join(', ') + (keys.length > 5 ? `, and ${keys.length - 5} more` : '');
+      this.log.error(`the server refused the upload of ${keys.length} file(s) (access denied): ${shown}; they stay in the journal for the next mount`);
+      this.abandon();
     }
   }
 
@@ -175,13 +191,19 @@ export class Uploader {
       for (let attempt = 0; object.dirty && this.pending.has(object) && !this.abandoned; attempt++) {
         try {
           await this.commitOnce(object);
+          this.refused.delete(object);
         } catch (err) {
           const wait = backoffMs(attempt);
           this.log.warn(`upload of ${object.key} failed (${String(err)}); trying again in ${wait / 1000} s`);
+          if (err instanceof FsError && err.code === 'EACCES' && !this.refused.has(object)) {
+            this.refused.add(object);
+            this.events.emit('settled');
+          }
           await this.sleep(wait);
         }
       }
     } finally {
+      this.refused.delete(object);
       this.pending.delete(object);
       this.events.emit('settled');
       this.options.settled(object);

@@ -355,6 +355,30 @@ describe('durability', () => {
     }
     await waitUntil('an empty journal', async () => (await journalRecords(mnt.cacheDir)).length === 0, 30_000);
   });
+
+  it('uploads the server denies (403) do not hold up s3mount unmount: they stay in the journal for the next mount', { timeout: 120_000 }, async () => {
+    const bucket = await createTestBucket('wb-denied');
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint });
+    proxy.setFault({ kinds: UPLOAD_KINDS, status: 403, code: 'AccessDenied' });
+    const data = randomBytes(300_000);
+    const source = join(local, 'denied.bin');
+    await writeFile(source, data);
+    await runOk('cp', [source, mnt.path('denied.bin')]);
+    await waitUntil('a refused upload', async () => proxy.stats().faulted > 0, 30_000);
+
+    const result = await runCli(['unmount', mnt.dir], { timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await mountedFuseTargets()).not.toContain(mnt.dir);
+    expect(await logOf(mnt)).toMatch(/refused the upload of 1 file\(s\) \(access denied\): denied\.bin; they stay in the journal/);
+    expect(await headObject(bucket, 'denied.bin')).toBeUndefined();
+    expect((await journalRecords(mnt.cacheDir)).some((r) => r.text.includes('denied.bin'))).toBe(true);
+
+    // Allowed again: the next mount with the same --cache-dir uploads it before serving.
+    proxy.setFault(undefined);
+    await mnt.remount();
+    expect(md5(await getObjectBytes(bucket, 'denied.bin'))).toBe(md5(data));
+    expect(await journalRecords(mnt.cacheDir)).toEqual([]);
+  });
 });
 
 describe('big objects', () => {
