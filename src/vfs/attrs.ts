@@ -220,7 +220,9 @@ export class AttrStore {
     const isLink = meta.mode !== undefined && (meta.mode & S_IFMT) === S_IFLNK;
     const type = isLink ? S_IFLNK : S_IFREG;
     const perms = meta.mode !== undefined ? meta.mode & 0o7777 : this.defaults.fileMode;
-    const ms = info.lastModified.getTime();
+    // HEAD's Last-Modified has whole seconds, a listing's may have milliseconds (Ceph
+    // RGW): one object must show one mtime, whichever of the two answered.
+    const ms = 'metadata' in info ? info.lastModified.getTime() : Math.floor(info.lastModified.getTime() / 1000) * 1000;
     return {
       kind: isLink ? 'symlink' : 'file',
       size: info.size,
