@@ -1,5 +1,10 @@
 // Chunks of objects, by (key, ETag, index): a memory tier bounded in bytes, a disk tier
 // that outlives the mount, and one request per chunk however many readers want it.
+//
+// A fetched chunk goes to disk once no fetch is under way, or when the memory tier evicts
+// it first. Writing it on arrival cost a cold sequential read a third of its speed
+// (measured: 82 against 116 MiB/s for 512 MiB), since new page-cache pages compete for
+// the CPU with the network; a reader that has to wait for S3 never waits for the disk.
 import { LRUCache } from 'lru-cache';
 import { FsError } from '../errors.js';
 import { Chunk } from './chunk.js';
@@ -26,6 +31,9 @@ const now: Scheduler = (request) => request();
 export class ChunkCache {
   private readonly memory: LRUCache<string, Chunk>;
   private readonly inFlight = new Map<string, Promise<Chunk>>();
+  /** Fetched chunks not yet written to the disk tier, oldest first, by id. */
+  private readonly unsaved = new Map<string, { name: string; chunk: Chunk }>();
+  private saving = false;
 
   constructor(
     readonly chunkSize: number,
@@ -33,7 +41,17 @@ export class ChunkCache {
     private readonly disk: DiskChunks | undefined,
     private readonly fetchRange: RangeFetcher,
   ) {
-    this.memory = new LRUCache<string, Chunk>({ maxSize: Math.max(memoryBytes, chunkSize), sizeCalculation: (chunk) => Math.max(1, chunk.length) });
+    this.memory = new LRUCache<string, Chunk>({
+      maxSize: Math.max(memoryBytes, chunkSize),
+      sizeCalculation: (chunk) => Math.max(1, chunk.length),
+      dispose: (chunk, id, reason) => {
+        const unsaved = this.unsaved.get(id);
+        if (unsaved?.chunk !== chunk) return;
+        this.unsaved.delete(id);
+        // Evicted before a quiet moment came: kept now. Dropped (a new version): not at all.
+        if (reason === 'evict') void this.disk?.put(unsaved.name, chunk.pieces);
+      },
+    });
   }
 
   /** Chunk indexes holding bytes [start, end) of an object. */
@@ -121,7 +139,7 @@ export class ChunkCache {
         filled += piece.length;
         if (piece.length < wanted) continue;
         const complete = new Chunk(pieces);
-        this.keepOnDisk(version, first + current, complete);
+        if (this.disk) this.unsaved.set(this.idOf(version, first + current), { name: this.diskName(version, first + current), chunk: complete });
         chunk.resolve(complete);
         current++;
         pieces = [];
@@ -149,16 +167,29 @@ export class ChunkCache {
       (chunk) => {
         if (this.inFlight.get(id) === fetching) this.inFlight.delete(id);
         this.memory.set(id, chunk);
+        void this.saveWhileQuiet();
       },
       () => {
         if (this.inFlight.get(id) === fetching) this.inFlight.delete(id);
+        void this.saveWhileQuiet();
       },
     );
     return fetching;
   }
 
-  private keepOnDisk(version: ObjectVersion, index: number, chunk: Chunk): void {
-    void this.disk?.put(this.diskName(version, index), chunk.pieces);
+  /** Writes unsaved chunks to the disk tier, one at a time, until a fetch starts. */
+  private async saveWhileQuiet(): Promise<void> {
+    if (this.saving || !this.disk) return;
+    this.saving = true;
+    try {
+      for (const [id, unsaved] of this.unsaved) {
+        if (this.inFlight.size > 0) break;
+        this.unsaved.delete(id);
+        await this.disk.put(unsaved.name, unsaved.chunk.pieces);
+      }
+    } finally {
+      this.saving = false;
+    }
   }
 
   private diskName(version: ObjectVersion, index: number): string {

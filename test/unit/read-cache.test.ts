@@ -172,6 +172,7 @@ describe('chunk cache', () => {
       expect(o.requests).toHaveLength(1);
       await second.get({ ...o.version, etag: 'e2' }, 2);
       expect(o.requests).toHaveLength(2);
+      await waitUntil('the chunk of the other version on disk too', async () => (await dirBytes(dir)) === 2 * KiB);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -192,6 +193,64 @@ describe('chunk cache', () => {
         expect((await second.get(o.version, index)).toBuffer().equals(o.bytes.subarray(index * KiB, (index + 1) * KiB))).toBe(true);
       }
       expect(o.requests).toHaveLength(2);
+      await waitUntil('the fetched rest on disk too', async () => (await dirBytes(dir)) === 8 * KiB);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('chunk cache, disk writes', () => {
+  /** A fetcher whose requests for chunk `held` wait until `release` is called. */
+  function heldObject(size: number, held: number, chunkSize: number) {
+    const o = fakeObject(size);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const fetch = async (v: ObjectVersion, start: number, end: number, sink: (bytes: Buffer) => void): Promise<number> => {
+      if (start === held * chunkSize) await released;
+      return o.fetch(v, start, end, sink);
+    };
+    return { ...o, fetch, release };
+  }
+
+  it('writes a fetched chunk to disk only once no fetch is under way', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
+    try {
+      const o = heldObject(4 * KiB, 3, KiB);
+      const cache = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
+      const slow = cache.get(o.version, 3);
+      await cache.get(o.version, 0);
+      await cache.get(o.version, 1);
+      // Give a write that should not happen the time to happen.
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(await dirBytes(dir)).toBe(0);
+      o.release();
+      await slow;
+      await waitUntil('three chunk files, once the last fetch is in', async () => (await dirBytes(dir)) === 3 * KiB);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes a chunk the memory tier evicts before a quiet moment, and none of a forgotten object', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
+    try {
+      const o = heldObject(8 * KiB, 7, KiB);
+      // Memory for two chunks: reading four evicts the first two while chunk 7 is still coming.
+      const cache = new ChunkCache(KiB, 2 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
+      const slow = cache.get(o.version, 7);
+      for (let index = 0; index < 4; index++) await cache.get(o.version, index);
+      await waitUntil('the two evicted chunks on disk', async () => (await dirBytes(dir)) === 2 * KiB);
+      cache.forget(o.version.key); // chunks 2 and 3 are of a replaced version now
+      o.release();
+      await slow;
+      await waitUntil('chunk 7 on disk', async () => (await dirBytes(dir)) === 3 * KiB);
+      const fresh = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
+      const before = o.requests.length;
+      for (const index of [0, 1, 7]) await fresh.get(o.version, index);
+      expect(o.requests).toHaveLength(before);
+      await fresh.get(o.version, 2);
+      expect(o.requests).toHaveLength(before + 1);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
