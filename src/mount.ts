@@ -114,6 +114,7 @@ export async function startMount(config: MountConfig, log: Logger): Promise<Runn
   let shuttingDown: Promise<void> | undefined;
   const shutdown = async (lazy: boolean, progress?: (left: DrainProgress) => void): Promise<void> => {
     await fuse.unmount({ lazy });
+    await reader.cache.saveAll(); // so that the next mount finds what this one read
     await vfs.drain(progress);
     if (!(await journal.close())) log.warn(`uploads left in the journal ${journal.dir}: the next mount with --cache-dir ${config.cacheDir} finishes them`);
   };

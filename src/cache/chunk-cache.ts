@@ -33,7 +33,8 @@ export class ChunkCache {
   private readonly inFlight = new Map<string, Promise<Chunk>>();
   /** Fetched chunks not yet written to the disk tier, oldest first, by id. */
   private readonly unsaved = new Map<string, { name: string; chunk: Chunk }>();
-  private saving = false;
+  /** The loop writing unsaved chunks, while one runs. */
+  private saving: Promise<void> | undefined;
 
   constructor(
     readonly chunkSize: number,
@@ -167,28 +168,36 @@ export class ChunkCache {
       (chunk) => {
         if (this.inFlight.get(id) === fetching) this.inFlight.delete(id);
         this.memory.set(id, chunk);
-        void this.saveWhileQuiet();
+        this.saveWhileQuiet();
       },
       () => {
         if (this.inFlight.get(id) === fetching) this.inFlight.delete(id);
-        void this.saveWhileQuiet();
+        this.saveWhileQuiet();
       },
     );
     return fetching;
   }
 
+  /**
+   * Writes every chunk not yet on disk, fetches under way or not: at unmount, when no
+   * read will want the CPU any more.
+   */
+  async saveAll(): Promise<void> {
+    await this.saving;
+    await this.saveUnsaved(() => true);
+  }
+
   /** Writes unsaved chunks to the disk tier, one at a time, until a fetch starts. */
-  private async saveWhileQuiet(): Promise<void> {
+  private saveWhileQuiet(): void {
     if (this.saving || !this.disk) return;
-    this.saving = true;
-    try {
-      for (const [id, unsaved] of this.unsaved) {
-        if (this.inFlight.size > 0) break;
-        this.unsaved.delete(id);
-        await this.disk.put(unsaved.name, unsaved.chunk.pieces);
-      }
-    } finally {
-      this.saving = false;
+    this.saving = this.saveUnsaved(() => this.inFlight.size === 0).finally(() => (this.saving = undefined));
+  }
+
+  private async saveUnsaved(shouldGoOn: () => boolean): Promise<void> {
+    for (const [id, unsaved] of this.unsaved) {
+      if (!shouldGoOn()) break;
+      this.unsaved.delete(id);
+      await this.disk?.put(unsaved.name, unsaved.chunk.pieces);
     }
   }
 

@@ -232,6 +232,24 @@ describe('chunk cache, disk writes', () => {
     }
   });
 
+  it('saveAll writes every unsaved chunk at once, a fetch under way or not (unmount)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
+    try {
+      const o = heldObject(4 * KiB, 3, KiB);
+      const cache = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
+      const slow = cache.get(o.version, 3);
+      await cache.get(o.version, 0);
+      await cache.get(o.version, 1);
+      await cache.saveAll();
+      expect(await dirBytes(dir)).toBe(2 * KiB);
+      o.release();
+      await slow;
+      await waitUntil('chunk 3 on disk too, once quiet', async () => (await dirBytes(dir)) === 3 * KiB);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes a chunk the memory tier evicts before a quiet moment, and none of a forgotten object', async () => {
     const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
     try {
