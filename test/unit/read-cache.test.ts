@@ -40,6 +40,25 @@ async function dirBytes(dir: string): Promise<number> {
   return total;
 }
 
+/** A fresh temporary directory for each test of the enclosing describe, removed after it. */
+function aChunkDirPerTest(): () => string {
+  let dir: string | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
+  });
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return () => {
+    if (!dir) throw new Error('no chunk directory outside a test');
+    return dir;
+  };
+}
+
+function openDisk(dir: string): Promise<DiskChunks> {
+  return DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
+}
+
 describe('read-ahead', () => {
   it('doubles the window on sequential reads up to the maximum, and drops it on a jump', () => {
     const r = new ReadAhead(8);
@@ -102,19 +121,17 @@ describe('object reader', () => {
 });
 
 describe('disk chunks', () => {
+  const chunkDir = aChunkDirPerTest();
   let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+  beforeEach(() => {
+    dir = chunkDir();
   });
 
   it('keeps chunks across instances and serves them only with the right length', async () => {
-    const first = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
+    const first = await openDisk(dir);
     const name = DiskChunks.nameOf('k', 'e', KiB, 3);
     await first.put(name, [Buffer.alloc(KiB, 9)]);
-    const second = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
+    const second = await openDisk(dir);
     expect((await second.get(name, KiB))?.equals(Buffer.alloc(KiB, 9))).toBe(true);
     expect(await second.get(DiskChunks.nameOf('k', 'other etag', KiB, 3), KiB)).toBeUndefined();
     // a file cut short is not served, and goes
@@ -158,49 +175,45 @@ describe('disk chunks', () => {
 });
 
 describe('chunk cache', () => {
+  const chunkDir = aChunkDirPerTest();
+
   it('serves chunks of a version from disk in a new cache, never those of another version', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
-    try {
-      const o = fakeObject(4 * KiB);
-      const disk = await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log);
-      const first = new ChunkCache(KiB, 1024 * KiB, disk, o.fetch);
-      await first.get(o.version, 2);
-      await waitUntil('the disk copy, written in the background', async () => (await dirBytes(dir)) === KiB);
-      expect(o.requests).toHaveLength(1);
-      const second = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      expect((await second.get(o.version, 2)).toBuffer().equals(o.bytes.subarray(2 * KiB, 3 * KiB))).toBe(true);
-      expect(o.requests).toHaveLength(1);
-      await second.get({ ...o.version, etag: 'e2' }, 2);
-      expect(o.requests).toHaveLength(2);
-      await waitUntil('the chunk of the other version on disk too', async () => (await dirBytes(dir)) === 2 * KiB);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = chunkDir();
+    const o = fakeObject(4 * KiB);
+    const disk = await openDisk(dir);
+    const first = new ChunkCache(KiB, 1024 * KiB, disk, o.fetch);
+    await first.get(o.version, 2);
+    await waitUntil('the disk copy, written in the background', async () => (await dirBytes(dir)) === KiB);
+    expect(o.requests).toHaveLength(1);
+    const second = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), o.fetch);
+    expect((await second.get(o.version, 2)).toBuffer().equals(o.bytes.subarray(2 * KiB, 3 * KiB))).toBe(true);
+    expect(o.requests).toHaveLength(1);
+    await second.get({ ...o.version, etag: 'e2' }, 2);
+    expect(o.requests).toHaveLength(2);
+    await waitUntil('the chunk of the other version on disk too', async () => (await dirBytes(dir)) === 2 * KiB);
   });
 
   it('reads ahead from disk what an earlier cache kept there, and fetches only the rest', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
-    try {
-      const o = fakeObject(8 * KiB);
-      const first = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      await first.prefetch(o.version, 0, 3);
-      await waitUntil('the disk copies, written in the background', async () => (await dirBytes(dir)) === 4 * KiB);
-      expect(o.requests).toEqual([[0, 4 * KiB]]);
-      const second = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      await second.prefetch(o.version, 0, 7);
-      expect(o.requests).toEqual([[0, 4 * KiB], [4 * KiB, 8 * KiB]]);
-      for (let index = 0; index < 8; index++) {
-        expect((await second.get(o.version, index)).toBuffer().equals(o.bytes.subarray(index * KiB, (index + 1) * KiB))).toBe(true);
-      }
-      expect(o.requests).toHaveLength(2);
-      await waitUntil('the fetched rest on disk too', async () => (await dirBytes(dir)) === 8 * KiB);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+    const dir = chunkDir();
+    const o = fakeObject(8 * KiB);
+    const first = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), o.fetch);
+    await first.prefetch(o.version, 0, 3);
+    await waitUntil('the disk copies, written in the background', async () => (await dirBytes(dir)) === 4 * KiB);
+    expect(o.requests).toEqual([[0, 4 * KiB]]);
+    const second = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), o.fetch);
+    await second.prefetch(o.version, 0, 7);
+    expect(o.requests).toEqual([[0, 4 * KiB], [4 * KiB, 8 * KiB]]);
+    for (let index = 0; index < 8; index++) {
+      expect((await second.get(o.version, index)).toBuffer().equals(o.bytes.subarray(index * KiB, (index + 1) * KiB))).toBe(true);
     }
+    expect(o.requests).toHaveLength(2);
+    await waitUntil('the fetched rest on disk too', async () => (await dirBytes(dir)) === 8 * KiB);
   });
 });
 
 describe('chunk cache, disk writes', () => {
+  const chunkDir = aChunkDirPerTest();
+
   /** A fetcher whose requests for chunk `held` wait until `release` is called. */
   function heldObject(size: number, held: number, chunkSize: number) {
     const o = fakeObject(size);
@@ -213,64 +226,53 @@ describe('chunk cache, disk writes', () => {
     return { ...o, fetch, release };
   }
 
+  /** A cache over a 4-chunk object that has chunks 0 and 1, with chunk 3's fetch held. */
+  async function chunks0And1InWhile3IsHeld() {
+    const dir = chunkDir();
+    const o = heldObject(4 * KiB, 3, KiB);
+    const cache = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), o.fetch);
+    const slow = cache.get(o.version, 3);
+    await cache.get(o.version, 0);
+    await cache.get(o.version, 1);
+    return { dir, o, cache, slow };
+  }
+
   it('writes a fetched chunk to disk only once no fetch is under way', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
-    try {
-      const o = heldObject(4 * KiB, 3, KiB);
-      const cache = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      const slow = cache.get(o.version, 3);
-      await cache.get(o.version, 0);
-      await cache.get(o.version, 1);
-      // Give a write that should not happen the time to happen.
-      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-      expect(await dirBytes(dir)).toBe(0);
-      o.release();
-      await slow;
-      await waitUntil('three chunk files, once the last fetch is in', async () => (await dirBytes(dir)) === 3 * KiB);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { dir, o, cache, slow } = await chunks0And1InWhile3IsHeld();
+    // Give a write that should not happen the time to happen.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(await dirBytes(dir)).toBe(0);
+    o.release();
+    await slow;
+    await waitUntil('three chunk files, once the last fetch is in', async () => (await dirBytes(dir)) === 3 * KiB);
   });
 
   it('saveAll writes every unsaved chunk at once, a fetch under way or not (unmount)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
-    try {
-      const o = heldObject(4 * KiB, 3, KiB);
-      const cache = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      const slow = cache.get(o.version, 3);
-      await cache.get(o.version, 0);
-      await cache.get(o.version, 1);
-      await cache.saveAll();
-      expect(await dirBytes(dir)).toBe(2 * KiB);
-      o.release();
-      await slow;
-      await waitUntil('chunk 3 on disk too, once quiet', async () => (await dirBytes(dir)) === 3 * KiB);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { dir, o, cache, slow } = await chunks0And1InWhile3IsHeld();
+    await cache.saveAll();
+    expect(await dirBytes(dir)).toBe(2 * KiB);
+    o.release();
+    await slow;
+    await waitUntil('chunk 3 on disk too, once quiet', async () => (await dirBytes(dir)) === 3 * KiB);
   });
 
   it('writes a chunk the memory tier evicts before a quiet moment, and none of a forgotten object', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 's3mount-chunks-'));
-    try {
-      const o = heldObject(8 * KiB, 7, KiB);
-      // Memory for two chunks: reading four evicts the first two while chunk 7 is still coming.
-      const cache = new ChunkCache(KiB, 2 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      const slow = cache.get(o.version, 7);
-      for (let index = 0; index < 4; index++) await cache.get(o.version, index);
-      await waitUntil('the two evicted chunks on disk', async () => (await dirBytes(dir)) === 2 * KiB);
-      cache.forget(o.version.key); // chunks 2 and 3 are of a replaced version now
-      o.release();
-      await slow;
-      await waitUntil('chunk 7 on disk', async () => (await dirBytes(dir)) === 3 * KiB);
-      const fresh = new ChunkCache(KiB, 1024 * KiB, await DiskChunks.open(dir, { maxBytes: 1024 * KiB, minFreeBytes: 0 }, log), o.fetch);
-      const before = o.requests.length;
-      for (const index of [0, 1, 7]) await fresh.get(o.version, index);
-      expect(o.requests).toHaveLength(before);
-      await fresh.get(o.version, 2);
-      expect(o.requests).toHaveLength(before + 1);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = chunkDir();
+    const o = heldObject(8 * KiB, 7, KiB);
+    // Memory for two chunks: reading four evicts the first two while chunk 7 is still coming.
+    const cache = new ChunkCache(KiB, 2 * KiB, await openDisk(dir), o.fetch);
+    const slow = cache.get(o.version, 7);
+    for (let index = 0; index < 4; index++) await cache.get(o.version, index);
+    await waitUntil('the two evicted chunks on disk', async () => (await dirBytes(dir)) === 2 * KiB);
+    cache.forget(o.version.key); // chunks 2 and 3 are of a replaced version now
+    o.release();
+    await slow;
+    await waitUntil('chunk 7 on disk', async () => (await dirBytes(dir)) === 3 * KiB);
+    const fresh = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), o.fetch);
+    const before = o.requests.length;
+    for (const index of [0, 1, 7]) await fresh.get(o.version, index);
+    expect(o.requests).toHaveLength(before);
+    await fresh.get(o.version, 2);
+    expect(o.requests).toHaveLength(before + 1);
   });
 });
