@@ -70,6 +70,11 @@ export interface MountConfig {
   memoryCacheSize: number;
   /** Most bytes a sequential reader has fetched ahead. */
   maxReadAhead: number;
+  /**
+   * A sequential read this far past where it began keeps no more chunks on disk (they stay
+   * in memory and the kernel's page cache); 0 keeps every chunk.
+   */
+  sequentialCutoff: number;
   /** The read cache leaves at least this much free on the cache dir's file system. */
   minFreeSpace: number;
   logLevel: LogLevel;

@@ -81,14 +81,15 @@ export class ChunkCache {
    * Fetches chunks first..last that are neither at hand nor on disk, a run of
    * consecutive ones in one request (read-ahead: fewer, bigger GETs), started through
    * `schedule`; those on disk are read from there. They count as under way from the
-   * call on. Resolves once they are all in.
+   * call on. Resolves once they are all in. Without `keepOnDisk`, the fetched chunks are
+   * kept in memory only (the tail of a long sequential read).
    */
-  async prefetch(version: ObjectVersion, first: number, last: number, schedule: Scheduler = now): Promise<void> {
+  async prefetch(version: ObjectVersion, first: number, last: number, schedule: Scheduler = now, keepOnDisk = true): Promise<void> {
     const pending: Promise<Chunk>[] = [];
     let runStart = -1;
     const flush = (end: number): void => {
       if (runStart < 0) return;
-      for (const [i, chunk] of this.request(version, runStart, end, schedule).entries()) {
+      for (const [i, chunk] of this.request(version, runStart, end, schedule, keepOnDisk).entries()) {
         pending.push(this.track(this.idOf(version, runStart + i), chunk));
       }
       runStart = -1;
@@ -124,7 +125,7 @@ export class ChunkCache {
    * One request for chunks [first, end), started through `schedule`: each chunk's
    * promise resolves as soon as its own bytes are in, not when the whole range is.
    */
-  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler): Promise<Chunk>[] {
+  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler, keepOnDisk = true): Promise<Chunk>[] {
     const chunks = Array.from({ length: end - first }, (_, i) => ({ range: this.rangeOf(version, first + i), ...deferred<Chunk>() }));
     let current = 0;
     let pieces: Buffer[] = [];
@@ -140,7 +141,7 @@ export class ChunkCache {
         filled += piece.length;
         if (piece.length < wanted) continue;
         const complete = new Chunk(pieces);
-        if (this.disk) this.unsaved.set(this.idOf(version, first + current), { name: this.diskName(version, first + current), chunk: complete });
+        if (this.disk && keepOnDisk) this.unsaved.set(this.idOf(version, first + current), { name: this.diskName(version, first + current), chunk: complete });
         chunk.resolve(complete);
         current++;
         pieces = [];

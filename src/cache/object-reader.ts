@@ -16,6 +16,8 @@ const READ_AHEAD_REQUESTS = 8;
 export interface ObjectReaderOptions {
   /** Most bytes a sequential reader has fetched ahead of where it reads. */
   maxReadAhead: number;
+  /** Chunks read ahead this far past where a sequential run began skip the disk tier; 0: none do. */
+  sequentialCutoff: number;
 }
 
 /** Where chunks come from: ranged GETs of one version (src/s3/bucket.ts). */
@@ -24,7 +26,7 @@ export interface RangeSource {
 }
 
 /** Everything the read cache is sized by (a view of MountConfig). */
-export type ReadCacheOptions = Pick<MountConfig, 'chunkSize' | 'memoryCacheSize' | 'maxReadAhead' | 'cacheSize' | 'minFreeSpace'>;
+export type ReadCacheOptions = Pick<MountConfig, 'chunkSize' | 'memoryCacheSize' | 'maxReadAhead' | 'sequentialCutoff' | 'cacheSize' | 'minFreeSpace'>;
 
 export class ObjectReader {
   private readonly readAheadQueue = new PQueue({ concurrency: READ_AHEAD_REQUESTS });
@@ -46,6 +48,7 @@ export class ObjectReader {
       // nearer its size would evict them before that, and fetch them again (several
       // readers share the tier).
       maxReadAhead: Math.min(options.maxReadAhead, Math.floor(options.memoryCacheSize / 4)),
+      sequentialCutoff: options.sequentialCutoff,
     });
   }
 
@@ -60,7 +63,7 @@ export class ObjectReader {
     if (position >= end) return 0;
     const { first, last } = this.cache.chunksOf(position, end);
     const ahead = readAhead.next(position, end, this.cache.chunkSize);
-    if (ahead > 0) this.readAhead(version, last + 1, Math.min(last + ahead, this.cache.chunksOf(0, version.size).last));
+    if (ahead > 0) this.readAhead(version, readAhead, last + 1, Math.min(last + ahead, this.cache.chunksOf(0, version.size).last));
     let filled = 0;
     const chunks = [];
     for (let index = first; index <= last; index++) chunks.push(this.cache.get(version, index));
@@ -74,7 +77,7 @@ export class ObjectReader {
   }
 
   /** Fetches whole groups of chunks overlapping [from, to] that are not at hand. */
-  private readAhead(version: ObjectVersion, from: number, to: number): void {
+  private readAhead(version: ObjectVersion, readAhead: ReadAhead, from: number, to: number): void {
     if (from > to) return;
     const lastChunk = this.cache.chunksOf(0, version.size).last;
     for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= to; group++) {
@@ -83,8 +86,10 @@ export class ObjectReader {
       let missing = false;
       for (let index = first; index <= last && !missing; index++) missing = !this.cache.isAtHand(version, index);
       if (!missing) continue;
+      const { sequentialCutoff } = this.options;
+      const keepOnDisk = sequentialCutoff === 0 || readAhead.intoRun(first * this.cache.chunkSize) < sequentialCutoff;
       // Registered as under way now, so that readers wait for it rather than ask again.
-      void this.cache.prefetch(version, first, last, (run) => this.readAheadQueue.add(run));
+      void this.cache.prefetch(version, first, last, (run) => this.readAheadQueue.add(run), keepOnDisk);
     }
   }
 }

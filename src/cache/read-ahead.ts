@@ -6,6 +6,8 @@ export class ReadAhead {
   private expected = 0;
   /** Chunks to have fetched beyond the one being read. */
   private window = 0;
+  /** Where the current sequential run of reads began. */
+  private runStart = 0;
 
   constructor(
     /** The most chunks ahead. */
@@ -21,8 +23,16 @@ export class ReadAhead {
   next(start: number, end: number, slack: number): number {
     const sequential = start === 0 ? this.expected === 0 : Math.abs(start - this.expected) <= slack;
     if (sequential) this.window = Math.min(this.maxChunks, Math.max(1, this.window * 2));
-    else this.window = 0;
+    else {
+      this.window = 0;
+      this.runStart = start;
+    }
     this.expected = Math.max(end, sequential ? this.expected : end);
     return this.window;
+  }
+
+  /** How far `offset` lies past where the current sequential run began. */
+  intoRun(offset: number): number {
+    return offset - this.runStart;
   }
 }

@@ -84,6 +84,7 @@ interface RawOptions {
   chunkSize?: string;
   memoryCacheSize?: string;
   maxReadAhead?: string;
+  sequentialCutoff?: string;
   minFreeSpace?: string;
   logLevel?: string;
   debugFuse?: boolean;
@@ -105,6 +106,9 @@ const DEFAULTS = {
   chunkSize: 1024 ** 2,
   memoryCacheSize: 256 * 1024 ** 2,
   maxReadAhead: 64 * 1024 ** 2,
+  // Files read once from end to end are the common big read; writing them to the disk
+  // tier cost a cold 512 MiB read 30 % of its speed (docs/benchmarks.md).
+  sequentialCutoff: 64 * 1024 ** 2,
   minFreeSpace: 1024 ** 3,
 } as const;
 
@@ -196,6 +200,7 @@ function toMountConfig(source: string, mountpoint: string, raw: RawOptions, cont
     chunkSize: checked('--chunk-size', raw.chunkSize, parseChunkSize, DEFAULTS.chunkSize),
     memoryCacheSize: checked('--memory-cache-size', raw.memoryCacheSize, parseByteSize, DEFAULTS.memoryCacheSize),
     maxReadAhead: checked('--max-read-ahead', raw.maxReadAhead, parseByteSize, DEFAULTS.maxReadAhead),
+    sequentialCutoff: checked('--sequential-cutoff', raw.sequentialCutoff, parseByteSize, DEFAULTS.sequentialCutoff),
     minFreeSpace: checked('--min-free-space', raw.minFreeSpace, parseByteSize, DEFAULTS.minFreeSpace),
     logLevel: checked('--log-level', raw.logLevel, parseLogLevel, DEFAULTS.logLevel),
     debugFuse: raw.debugFuse ?? false,
@@ -291,6 +296,10 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--chunk-size <SIZE>', `reads fetch and cache objects in chunks of this size, 64K to 64M (default: ${formatBytes(DEFAULTS.chunkSize)})`)
     .option('--memory-cache-size <SIZE>', `chunks kept in memory (default: ${formatBytes(DEFAULTS.memoryCacheSize)})`)
     .option('--max-read-ahead <SIZE>', `most a sequential reader fetches ahead, in 8M requests (default: ${formatBytes(DEFAULTS.maxReadAhead)})`)
+    .option(
+      '--sequential-cutoff <SIZE>',
+      `a sequential read this far into a file keeps no more of it in the disk cache; 0 keeps all (default: ${formatBytes(DEFAULTS.sequentialCutoff)})`,
+    )
     .option('--min-free-space <SIZE>', `the read cache leaves this much free on the cache dir's disk (default: ${formatBytes(DEFAULTS.minFreeSpace)})`)
     .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)
     .option('--debug-fuse', 'libfuse logs every request')

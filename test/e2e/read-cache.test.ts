@@ -207,6 +207,24 @@ describe('read cache', () => {
     expect(gets(), `after a remount with the same --cache-dir: ${summary()}`).toBe(0);
   });
 
+  it('--sequential-cutoff 8M: a file read from end to end keeps only its first 8 MiB on disk for a new mount', { timeout: 40_000 }, async () => {
+    const data = randomBytes(24 * MiB);
+    const bucket = await createTestBucket('rc-cutoff');
+    await putObject(bucket, 'obj.bin', data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--sequential-cutoff', '8M'] });
+    const path = mnt.path('obj.bin');
+    expect(await md5sum(path)).toBe(md5(data));
+
+    await mnt.remount(); // unmount writes what is kept; the new mount finds it
+    expect((await chunkBytes(mnt)).bytes, 'chunk files after the first read').toBe(8 * MiB);
+    proxy.reset();
+    expect(await md5sum(path)).toBe(md5(data));
+    // What was past the cutoff, and no more than the listing and HEAD answers besides.
+    const down = proxy.stats().bytesDown;
+    expect(down, `bytes the re-read fetched: ${summary()}`).toBeGreaterThanOrEqual(16 * MiB);
+    expect(down, `bytes the re-read fetched: ${summary()}`).toBeLessThan(16 * MiB + 64 * KiB);
+  });
+
   it('--chunk-size 64K: random 4 KiB reads make at most one GET per chunk they miss', { timeout: 40_000 }, async () => {
     const CHUNK = 64 * KiB;
     const READ = 4 * KiB;

@@ -36,6 +36,7 @@ const config: MountConfig = {
   chunkSize: 1024 ** 2,
   memoryCacheSize: 256 * 1024 ** 2,
   maxReadAhead: 64 * 1024 ** 2,
+  sequentialCutoff: 64 * 1024 ** 2,
   minFreeSpace: 1024 ** 3,
   logLevel: 'debug',
   debugFuse: false,

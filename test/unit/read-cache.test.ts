@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { waitUntil } from '../support/run.js';
 
 const log = createLogger('error', () => undefined);
 const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /** An object's bytes, with every range request recorded. */
 function fakeObject(size: number, etag = 'e1') {
@@ -79,7 +81,7 @@ describe('read-ahead', () => {
 describe('object reader', () => {
   it('answers exact bytes at chunk boundaries and past the end, fetching no byte twice', async () => {
     const o = fakeObject(10 * KiB + 5);
-    const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 0 });
+    const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 0, sequentialCutoff: 0 });
     const read = async (position: number, length: number): Promise<Buffer> => {
       const target = Buffer.alloc(length);
       return target.subarray(0, await reader.read(o.version, new ReadAhead(1), target, position));
@@ -101,7 +103,7 @@ describe('object reader', () => {
 
   it('fetches a sequential reader ahead in big requests, and concurrent readers share them', async () => {
     const o = fakeObject(64 * KiB);
-    const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 16 * KiB });
+    const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 16 * KiB, sequentialCutoff: 0 });
     const ahead = new ReadAhead(16);
     const out = Buffer.alloc(o.bytes.length);
     for (let position = 0; position < out.length; position += 512) {
@@ -254,6 +256,42 @@ describe('chunk cache, disk writes', () => {
     o.release();
     await slow;
     await waitUntil('chunk 3 on disk too, once quiet', async () => (await dirBytes(dir)) === 3 * KiB);
+  });
+
+  it('keeps on disk what a sequential read fetched before its cutoff, and a read elsewhere starts a new run', async () => {
+    // 1 MiB chunks, as mounted: read-ahead requests are then groups of 8 chunks.
+    const bytes = randomBytes(64 * MiB);
+    const version: ObjectVersion = { key: 'big', etag: 'e1', size: bytes.length };
+    const fetch = async (_: ObjectVersion, start: number, end: number, sink: (piece: Buffer) => void): Promise<number> => {
+      for (let at = start; at < end; at += 256 * KiB) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sink(bytes.subarray(at, Math.min(end, at + 256 * KiB)));
+      }
+      return end - start;
+    };
+    const kept = async (sequentialCutoff: number): Promise<number[]> => {
+      const disk = await DiskChunks.open(join(chunkDir(), `cutoff-${sequentialCutoff}`), { maxBytes: 1024 * MiB, minFreeBytes: 0 }, log);
+      const cache = new ChunkCache(MiB, 1024 * MiB, disk, fetch);
+      const reader = new ObjectReader(cache, { maxReadAhead: 8 * MiB, sequentialCutoff });
+      const ahead = reader.newReadAhead();
+      const out = Buffer.alloc(MiB);
+      // 40 MiB from the start (a run past the cutoff), then the last 8 MiB (a short run).
+      for (const index of [...Array(40).keys(), ...Array.from({ length: 8 }, (_, i) => 56 + i)]) {
+        expect(await reader.read(version, ahead, out, index * MiB)).toBe(MiB);
+        expect(out.equals(bytes.subarray(index * MiB, (index + 1) * MiB))).toBe(true);
+      }
+      await cache.prefetch(version, 0, 47); // the first run's last read-ahead (to chunk 39 + 8) is in
+      await cache.saveAll();
+      return [...Array(64).keys()].filter((index) => disk.has(DiskChunks.nameOf(version.key, version.etag, MiB, index)));
+    };
+    const withCutoff = await kept(16 * MiB);
+    for (let index = 0; index < 16; index++) expect(withCutoff).toContain(index);
+    // Read-ahead decides per request of 8 chunks, by where the request starts.
+    expect(withCutoff.filter((index) => index >= 16 && index < 56)).toEqual([]);
+    for (let index = 56; index < 64; index++) expect(withCutoff).toContain(index);
+    const withoutCutoff = await kept(0);
+    for (let index = 0; index < 40; index++) expect(withoutCutoff).toContain(index);
+    for (let index = 56; index < 64; index++) expect(withoutCutoff).toContain(index);
   });
 
   it('writes a chunk the memory tier evicts before a quiet moment, and none of a forgotten object', async () => {

@@ -69,6 +69,7 @@ export const DEFAULT_READ_OPTIONS: ReadCacheOptions = {
   chunkSize: 256 * 1024,
   memoryCacheSize: 64 * MiB,
   maxReadAhead: 4 * MiB,
+  sequentialCutoff: 64 * MiB,
   cacheSize: 1024 * MiB,
   minFreeSpace: 0,
 };
