@@ -74,7 +74,7 @@ export class ChunkCache {
     const running = this.inFlight.get(id);
     if (running) return running;
     const fromDisk = this.fromDisk(version, index);
-    return this.track(id, fromDisk.then((bytes) => bytes ?? (this.request(version, index, index + 1, now)[0] as Promise<Chunk>)));
+    return this.track(id, fromDisk.then((bytes) => bytes ?? (this.request(version, index, index + 1, now, true)[0] as Promise<Chunk>)));
   }
 
   /**
@@ -125,7 +125,7 @@ export class ChunkCache {
    * One request for chunks [first, end), started through `schedule`: each chunk's
    * promise resolves as soon as its own bytes are in, not when the whole range is.
    */
-  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler, keepOnDisk = true): Promise<Chunk>[] {
+  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler, keepOnDisk: boolean): Promise<Chunk>[] {
     const chunks = Array.from({ length: end - first }, (_, i) => ({ range: this.rangeOf(version, first + i), ...deferred<Chunk>() }));
     let current = 0;
     let pieces: Buffer[] = [];

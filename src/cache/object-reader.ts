@@ -77,7 +77,7 @@ export class ObjectReader {
   }
 
   /** Fetches whole groups of chunks overlapping [from, to] that are not at hand. */
-  private readAhead(version: ObjectVersion, readAhead: ReadAhead, from: number, to: number): void {
+  private readAhead(version: ObjectVersion, run: ReadAhead, from: number, to: number): void {
     if (from > to) return;
     const lastChunk = this.cache.chunksOf(0, version.size).last;
     for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= to; group++) {
@@ -86,10 +86,14 @@ export class ObjectReader {
       let missing = false;
       for (let index = first; index <= last && !missing; index++) missing = !this.cache.isAtHand(version, index);
       if (!missing) continue;
-      const { sequentialCutoff } = this.options;
-      const keepOnDisk = sequentialCutoff === 0 || readAhead.intoRun(first * this.cache.chunkSize) < sequentialCutoff;
       // Registered as under way now, so that readers wait for it rather than ask again.
-      void this.cache.prefetch(version, first, last, (run) => this.readAheadQueue.add(run), keepOnDisk);
+      void this.cache.prefetch(version, first, last, (request) => this.readAheadQueue.add(request), this.keepsOnDisk(run, first));
     }
+  }
+
+  /** Whether read-ahead from chunk `first` is still within the sequential run's cutoff. */
+  private keepsOnDisk(run: ReadAhead, first: number): boolean {
+    const { sequentialCutoff } = this.options;
+    return sequentialCutoff === 0 || run.intoRun(first * this.cache.chunkSize) < sequentialCutoff;
   }
 }
