@@ -47,6 +47,11 @@ export interface ListedObject {
   lastModified: Date;
 }
 
+/** Whether a HEAD answered (user metadata, whole-second Last-Modified) rather than a listing. */
+export function cameFromHead(info: ObjectInfo | ListedObject): info is ObjectInfo {
+  return 'metadata' in info;
+}
+
 export interface Listing {
   objects: ListedObject[];
   /** Common prefixes, full keys with the trailing delimiter ("a/b/"). */

@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import type { Timespec } from '../fs-types.js';
 import type { Logger } from '../log.js';
-import type { Bucket, ListedObject, ObjectInfo } from '../s3/bucket.js';
+import { cameFromHead, type Bucket, type ListedObject, type ObjectInfo } from '../s3/bucket.js';
 import { decodeMeta, type PosixMeta } from '../s3/metadata.js';
 import { Namespace, baseName, isPosixName, joinPath, parentOf } from './namespace.js';
 
@@ -222,7 +222,7 @@ export class AttrStore {
     const perms = meta.mode !== undefined ? meta.mode & 0o7777 : this.defaults.fileMode;
     // HEAD's Last-Modified has whole seconds, a listing's may have milliseconds (Ceph
     // RGW): one object must show one mtime, whichever of the two answered.
-    const ms = 'metadata' in info ? info.lastModified.getTime() : Math.floor(info.lastModified.getTime() / 1000) * 1000;
+    const ms = cameFromHead(info) ? info.lastModified.getTime() : Math.floor(info.lastModified.getTime() / 1000) * 1000;
     return {
       kind: isLink ? 'symlink' : 'file',
       size: info.size,
@@ -248,7 +248,7 @@ export class AttrStore {
   }
 
   private metadataOf(info: ObjectInfo | ListedObject): PosixMeta {
-    return this.defaults.ignoreMetadata || !('metadata' in info) ? {} : decodeMeta(info.metadata);
+    return !this.defaults.ignoreMetadata && cameFromHead(info) ? decodeMeta(info.metadata) : {};
   }
 
   private implicitDir(): NodeAttrs {
@@ -293,12 +293,13 @@ export class AttrStore {
 
   /** Without metadata a listing tells all there is to know of its entries. */
   private rememberListed(dir: string, children: Map<string, 'file' | 'dir'>, listed: Map<string, ListedObject>): void {
-    for (const [name, kind] of children) {
+    for (const name of children.keys()) {
       const path = joinPath(dir, name);
       // Fresh attributes may be a change made here (chmod, a new file) that this listing predates.
       if (this.pending.has(path) || this.peek(path)) continue;
+      // Every file child is in `listed`; a directory is not (its key is a prefix).
       const object = listed.get(name);
-      this.remember(path, kind === 'dir' || !object ? this.implicitDir() : this.fromObject(object));
+      this.remember(path, object ? this.fromObject(object) : this.implicitDir());
     }
   }
 
