@@ -105,6 +105,12 @@ export class ChunkCache {
     await Promise.all(pending).catch(() => undefined); // a reader that needs a chunk sees the error
   }
 
+  /** Drops a chunk a reader is done with from memory, unless it has yet to reach the disk tier. */
+  release(version: ObjectVersion, index: number): void {
+    const id = this.idOf(version, index);
+    if (!this.unsaved.has(id)) this.memory.delete(id);
+  }
+
   /** Drops the object's chunks from memory (a new version replaced it). */
   forget(key: string): void {
     const prefix = `${key}\0`;

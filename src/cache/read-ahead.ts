@@ -8,6 +8,8 @@ export class ReadAhead {
   private window = 0;
   /** Where the current sequential run of reads began. */
   private runStart = 0;
+  /** The run's bytes before this have been handed back (see passOver). */
+  private passedTo = 0;
 
   constructor(
     /** The most chunks ahead. */
@@ -26,9 +28,20 @@ export class ReadAhead {
     else {
       this.window = 0;
       this.runStart = start;
+      this.passedTo = start;
     }
     this.expected = Math.max(end, sequential ? this.expected : end);
     return this.window;
+  }
+
+  /**
+   * Notes that the run's reader is done with the bytes before `offset`; answers the
+   * range newly left behind, [from, offset), empty if there is none.
+   */
+  passOver(offset: number): { from: number; to: number } {
+    const from = this.passedTo;
+    this.passedTo = Math.max(from, offset);
+    return { from, to: this.passedTo };
   }
 
   /** How far `offset` lies past where the current sequential run began. */

@@ -280,7 +280,7 @@ describe('chunk cache, disk writes', () => {
         expect(await reader.read(version, ahead, out, index * MiB)).toBe(MiB);
         expect(out.equals(bytes.subarray(index * MiB, (index + 1) * MiB))).toBe(true);
       }
-      await cache.prefetch(version, 0, 47); // the first run's last read-ahead (to chunk 39 + 8) is in
+      await cache.prefetch(version, 40, 47); // the first run's last read-ahead (to chunk 39 + 8) is in
       await cache.saveAll();
       return [...Array(64).keys()].filter((index) => disk.has(DiskChunks.nameOf(version.key, version.etag, MiB, index)));
     };
@@ -292,6 +292,44 @@ describe('chunk cache, disk writes', () => {
     const withoutCutoff = await kept(0);
     for (let index = 0; index < 40; index++) expect(withoutCutoff).toContain(index);
     for (let index = 56; index < 64; index++) expect(withoutCutoff).toContain(index);
+  });
+
+  it('drops from memory the chunks past the cutoff that a sequential read has left behind, and only those', async () => {
+    const bytes = randomBytes(32 * MiB);
+    const version: ObjectVersion = { key: 'stream', etag: 'e1', size: bytes.length };
+    const requests: number[] = [];
+    const fetch = async (_: ObjectVersion, start: number, end: number, sink: (piece: Buffer) => void): Promise<number> => {
+      requests.push(start / MiB);
+      for (let at = start; at < end; at += 256 * KiB) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sink(bytes.subarray(at, Math.min(end, at + 256 * KiB)));
+      }
+      return end - start;
+    };
+    const readThrough = async (sequentialCutoff: number): Promise<{ cache: ChunkCache; reader: ObjectReader; atHand: number[] }> => {
+      // Memory for every chunk: whatever leaves it was let go, not evicted.
+      const cache = new ChunkCache(MiB, 1024 * MiB, undefined, fetch);
+      const reader = new ObjectReader(cache, { maxReadAhead: 8 * MiB, sequentialCutoff });
+      const ahead = reader.newReadAhead();
+      const out = Buffer.alloc(MiB);
+      for (let index = 0; index < 32; index++) {
+        expect(await reader.read(version, ahead, out, index * MiB)).toBe(MiB);
+        expect(out.equals(bytes.subarray(index * MiB, (index + 1) * MiB))).toBe(true);
+      }
+      return { cache, reader, atHand: [...Array(32).keys()].filter((index) => cache.isAtHand(version, index)) };
+    };
+    const released = await readThrough(8 * MiB);
+    // Kept: the chunks before the cutoff, and the last two (the read's own and one behind it).
+    expect(released.atHand).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 30, 31]);
+    requests.length = 0;
+    const out = Buffer.alloc(KiB);
+    await released.reader.read(version, new ReadAhead(8), out, 3 * MiB);
+    expect(requests).toEqual([]);
+    await released.reader.read(version, new ReadAhead(8), out, 10 * MiB + 5);
+    expect(out.equals(bytes.subarray(10 * MiB + 5, 10 * MiB + 5 + KiB))).toBe(true);
+    expect(requests).toEqual([10]);
+    // --sequential-cutoff 0 keeps everything: nothing is let go either.
+    expect((await readThrough(0)).atHand).toEqual([...Array(32).keys()]);
   });
 
   it('writes a chunk the memory tier evicts before a quiet moment, and none of a forgotten object', async () => {
