@@ -16,6 +16,9 @@
 //                       dir; not shrunk by --quick
 //   --peers             also run s3fs and rclone mount when installed
 //   --install-peers     apt-get install the missing peers first (implies --peers)
+//   --repeat N          run each workload's raw SDK and tools N times, one after the other,
+//                       and print the median row of each with the range (default 1): on
+//                       these shared machines one run of a workload varies by a third
 //   --json FILE         also write the results as JSON
 //   --s3mount-args="…"  extra options for every s3mount mount, e.g. --s3mount-args="--stat-ttl 60"
 //
@@ -63,6 +66,7 @@ try {
       big: { type: 'boolean', default: false },
       peers: { type: 'boolean', default: false },
       'install-peers': { type: 'boolean', default: false },
+      repeat: { type: 'string', default: '1' },
       json: { type: 'string' },
       's3mount-args': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -75,7 +79,7 @@ try {
 const opts = parsed.values;
 if (opts.help) {
   process.stdout.write(
-    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--workload ID,...] [--quick] [--big] [--peers] [--install-peers] [--json FILE] [--s3mount-args="OPTIONS"]\n',
+    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--workload ID,...] [--quick] [--big] [--peers] [--install-peers] [--repeat N] [--json FILE] [--s3mount-args="OPTIONS"]\n',
   );
   process.exit(0);
 }
@@ -83,6 +87,8 @@ const latencyMs = Number(opts.latency);
 const bandwidthMBps = Number(opts.bandwidth);
 if (!Number.isFinite(latencyMs) || latencyMs < 0) fatal(`--latency must be a number of ms, not ${opts.latency}`);
 if (!Number.isFinite(bandwidthMBps) || bandwidthMBps < 0) fatal(`--bandwidth must be MB/s, not ${opts.bandwidth}`);
+const rounds = Number(opts.repeat);
+if (!Number.isInteger(rounds) || rounds < 1) fatal(`--repeat must be a whole number of runs, 1 or more, not ${opts.repeat}`);
 if (opts.only && !['write', 'read'].includes(opts.only)) fatal('--only takes write or read');
 const knownIds = [...writeWorkloads, ...readWorkloads].map((w) => w.id);
 for (const id of opts.workload?.split(',') ?? []) if (!knownIds.includes(id)) fatal(`--workload: no workload ${id}; there are ${knownIds.join(', ')}`);
@@ -162,7 +168,34 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const rows = [];
+/** Every round's rows, for --json. */
+const allRoundRows = [];
 let failed = false;
+
+/**
+ * One row per (tool, title) out of several rounds: the round whose ratio (or, without
+ * one that varies, whose seconds) is the median, with the range over the rounds. A round that
+ * failed is shown instead, since a wrong result is not averaged away.
+ */
+function medianRows(list) {
+  const groups = new Map();
+  for (const r of list) {
+    const key = `${r.tool}\0${r.workload}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((group) => {
+    if (group.length === 1) return group[0];
+    const failing = group.find((r) => r.error || r.problems?.length);
+    if (failing) return failing;
+    // The raw SDK's reference row is 1.00 in every round: its seconds are what vary.
+    const ratios = new Set(group.map((r) => r.ratio));
+    const of = group.every((r) => typeof r.ratio === 'number') && ratios.size > 1 ? 'ratio' : 'seconds';
+    const sorted = [...group].sort((a, b) => a[of] - b[of]);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)];
+    return { ...median, range: { of, lo: sorted[0][of], hi: sorted[sorted.length - 1][of], rounds: group.length } };
+  });
+}
+
 try {
   server = await startS3rver(join(workDir, 's3rver'));
   proxy = await startLatencyProxy({ upstream: server.endpoint, latencyMs, bandwidthBytesPerSec: bandwidthMBps * 1e6 });
@@ -224,40 +257,47 @@ try {
         continue;
       }
       const bucketFor = async (label) => (w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}`));
+      /** The rows of every round; one per (tool, title) goes into the table. */
+      const roundRows = [];
       /** One row of the table per Result. */
       const addRows = (tool, results) => {
         for (const r of results) {
-          rows.push({ ...base, tool, ...r, workload: r.title ?? title });
+          roundRows.push({ ...base, tool, ...r, workload: r.title ?? title });
           if (r.problems.length) failed = true;
           say(`  ${tool}${r.title ? `, ${r.title}` : ''}: ${r.seconds.toFixed(2)} s${r.note ? ` (${r.note})` : ''}${r.problems.length ? ` FAILED: ${r.problems.length} wrong, e.g. ${r.problems[0]}` : ''}`);
         }
       };
       const asArray = (r) => (Array.isArray(r) ? r : [r]);
-      let raw; // the raw SDK's Result, when it is one: the default ratio's reference
-      if (w.raw) {
-        try {
-          const results = asArray(await w.raw(ctx, data, await bucketFor('raw')));
-          addRows('raw SDK', results);
-          if (results.length === 1) raw = results[0];
-        } catch (err) {
-          failed = true;
-          rows.push({ ...base, tool: 'raw SDK', error: err.message });
-          say(`  raw SDK: FAILED: ${err.message}`);
+      for (let round = 1; round <= rounds && !interrupted; round++) {
+        if (rounds > 1) say(`  round ${round} of ${rounds}`);
+        let raw; // the raw SDK's Result, when it is one: the default ratio's reference
+        if (w.raw) {
+          try {
+            const results = asArray(await w.raw(ctx, data, await bucketFor('raw')));
+            addRows('raw SDK', results);
+            if (results.length === 1) raw = results[0];
+          } catch (err) {
+            failed = true;
+            roundRows.push({ ...base, tool: 'raw SDK', error: err.message });
+            say(`  raw SDK: FAILED: ${err.message}`);
+          }
+        }
+        for (const toolId of w.tools ? w.tools(ctx) : ctx.tools) {
+          if (interrupted) break;
+          const label = TOOLS[toolId].label;
+          try {
+            const results = asArray(await w.run(ctx, toolId, data, await bucketFor(toolId)));
+            for (const r of results) if (r.ratio === undefined && raw && !raw.problems.length) r.ratio = raw.seconds / r.seconds;
+            addRows(label, results);
+          } catch (err) {
+            failed = true;
+            roundRows.push({ ...base, tool: label, error: err.message });
+            say(`  ${label}: FAILED: ${err.message}`);
+          }
         }
       }
-      for (const toolId of w.tools ? w.tools(ctx) : ctx.tools) {
-        if (interrupted) break;
-        const label = TOOLS[toolId].label;
-        try {
-          const results = asArray(await w.run(ctx, toolId, data, await bucketFor(toolId)));
-          for (const r of results) if (r.ratio === undefined && raw && !raw.problems.length) r.ratio = raw.seconds / r.seconds;
-          addRows(label, results);
-        } catch (err) {
-          failed = true;
-          rows.push({ ...base, tool: label, error: err.message });
-          say(`  ${label}: FAILED: ${err.message}`);
-        }
-      }
+      rows.push(...medianRows(roundRows));
+      allRoundRows.push(...roundRows);
     }
   }
 } catch (err) {
@@ -289,15 +329,19 @@ function countsText(r) {
 function ratioText(r) {
   if (r.error || r.skipped || r.ratio === null) return '-';
   if (r.tool === 'raw SDK' && r.problems.length) return '-';
-  if (r.ratioText) return r.ratioText;
-  if (r.ratio !== undefined) return r.ratio.toFixed(2);
-  return r.tool === 'raw SDK' ? '1.00' : '-';
+  const text = r.ratioText ?? (r.ratio !== undefined ? r.ratio.toFixed(2) : r.tool === 'raw SDK' ? '1.00' : '-');
+  return r.range?.of === 'ratio' ? `${text} (${rangeText(r.range)})` : text;
 }
+function secondsText(r) {
+  if (r.seconds === undefined) return '-';
+  return r.range?.of === 'seconds' ? `${r.seconds.toFixed(2)} (${rangeText(r.range)})` : r.seconds.toFixed(2);
+}
+const rangeText = ({ lo, hi }) => `${lo.toFixed(2)}-${hi.toFixed(2)}`;
 const header = ['workload', 'tool', 'seconds', 'cmd returned', 'rate', 'vs raw', 'requests through the proxy'];
 const table = rows.map((r) => [
   r.workload,
   r.tool,
-  r.seconds !== undefined ? r.seconds.toFixed(2) : '-',
+  secondsText(r),
   r.returnedSeconds !== undefined ? r.returnedSeconds.toFixed(2) : '',
   rateText(r),
   ratioText(r),
@@ -311,6 +355,11 @@ console.log(
     `${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}; ${cpus().length} CPUs, Node ${process.version}` +
     `${opts.quick ? '; --quick sizes' : ''}${opts['s3mount-args'] ? `; s3mount ${opts['s3mount-args']}` : ''}`,
 );
+if (rounds > 1) {
+  console.log(
+    `each row: the median of ${rounds} rounds by its "vs raw" figure (by seconds where it has none), the lowest-highest of the rounds in brackets`,
+  );
+}
 const sectionsRun = new Set(rows.map((r) => r.section));
 if (sectionsRun.has('write')) {
   console.log(
@@ -332,7 +381,7 @@ for (const t of table) console.log(line(t));
 if (opts.json) {
   writeFileSync(
     opts.json,
-    `${JSON.stringify({ date: new Date().toISOString(), latencyMs, bandwidthMBps, quick: opts.quick, cpus: cpus().length, node: process.version, rows }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), latencyMs, bandwidthMBps, quick: opts.quick, cpus: cpus().length, node: process.version, rounds, rows, allRoundRows }, null, 2)}\n`,
   );
 }
 process.exitCode = failed ? 1 : 0;
