@@ -95,17 +95,18 @@ export class ObjectReader {
   }
 
   /**
-   * Chunks past the cutoff that a sequential run has read past leave the memory tier:
-   * the kernel's page cache holds their bytes, and a stream's tail kept until the tier
-   * evicts it made the mount's heap grow by as much, page fault by page fault (a cold
-   * 512 MiB read on a fresh mount: 85k minor faults, 52k with this). One chunk behind
-   * the read stays, for the kernel's reads that arrive a little out of order.
+   * Chunks a sequential run has read past leave the memory tier, those before the
+   * cutoff by way of the disk tier: the kernel's page cache holds their bytes, and
+   * chunks kept until the tier evicts them made the mount's heap grow by as much, page
+   * fault by page fault (a cold 512 MiB read on a fresh mount: 85k minor faults, 52k
+   * with the tail let go). One chunk behind the read stays, for the kernel's reads that
+   * arrive a little out of order.
    */
   private releaseLeftBehind(version: ObjectVersion, run: ReadAhead, first: number): void {
     const { chunkSize } = this.cache;
     const { from, to } = run.passOver(Math.max(0, first - 1) * chunkSize);
     for (let index = Math.floor(from / chunkSize); (index + 1) * chunkSize <= to; index++) {
-      if (!this.keepsOnDisk(run, index)) this.cache.release(version, index);
+      this.cache.release(version, index, this.keepsOnDisk(run, index));
     }
   }
 

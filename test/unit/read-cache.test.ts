@@ -258,6 +258,34 @@ describe('chunk cache, disk writes', () => {
     await waitUntil('chunk 3 on disk too, once quiet', async () => (await dirBytes(dir)) === 3 * KiB);
   });
 
+  it('writes the chunks a sequential reader leaves behind at once, fetches under way or not, and lets them go from memory', async () => {
+    const dir = chunkDir();
+    const o = fakeObject(16 * KiB);
+    const held = heldObject(KiB, 0, KiB);
+    const other: ObjectVersion = { ...held.version, key: 'other' };
+    const fetch = (v: ObjectVersion, start: number, end: number, sink: (bytes: Buffer) => void): Promise<number> =>
+      v.key === other.key ? held.fetch(v, start, end, sink) : o.fetch(v, start, end, sink);
+    const cache = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), fetch);
+    const slow = cache.get(other, 0); // a fetch under way all along: no quiet moment comes
+    const reader = new ObjectReader(cache, { maxReadAhead: 4 * KiB, sequentialCutoff: 0 });
+    const ahead = reader.newReadAhead();
+    const out = Buffer.alloc(KiB);
+    for (let index = 0; index < 16; index++) {
+      expect(await reader.read(o.version, ahead, out, index * KiB)).toBe(KiB);
+      expect(out.equals(o.bytes.subarray(index * KiB, (index + 1) * KiB))).toBe(true);
+    }
+    // Chunks 0..13: one chunk behind the last read (15) stays, for reads out of order.
+    await waitUntil('the 14 chunks left behind on disk', async () => (await dirBytes(dir)) === 14 * KiB);
+    await waitUntil('and out of memory', async () => [...Array(16).keys()].filter((index) => cache.isAtHand(o.version, index)).length === 2);
+    expect([...Array(16).keys()].filter((index) => cache.isAtHand(o.version, index))).toEqual([14, 15]);
+    const requests = o.requests.length;
+    expect((await cache.get(o.version, 3)).toBuffer().equals(o.bytes.subarray(3 * KiB, 4 * KiB))).toBe(true);
+    expect(o.requests.length).toBe(requests); // from the disk tier
+    held.release();
+    await slow;
+    await cache.saveAll(); // nothing left writing into the directory the test removes
+  });
+
   it('keeps on disk what a sequential read fetched before its cutoff, and a read elsewhere starts a new run', async () => {
     // 1 MiB chunks, as mounted: read-ahead requests are then groups of 8 chunks.
     const bytes = randomBytes(64 * MiB);
