@@ -2,9 +2,10 @@
 // that outlives the mount, and one request per chunk however many readers want it.
 //
 // A fetched chunk goes to disk once no fetch is under way, when the memory tier evicts
-// it first, or when a sequential reader has read past it (release). Writing it on arrival cost a cold sequential read a third of its speed
-// (measured: 82 against 116 MiB/s for 512 MiB), since new page-cache pages compete for
-// the CPU with the network; a reader that has to wait for S3 never waits for the disk.
+// it first, or when a sequential reader has read past it (release). Writing it on
+// arrival cost a cold sequential read a third of its speed (measured: 82 against
+// 116 MiB/s for 512 MiB), since new page-cache pages compete for the CPU with the
+// network; a reader that has to wait for S3 never waits for the disk.
 import { LRUCache } from 'lru-cache';
 import { FsError } from '../errors.js';
 import { Chunk } from './chunk.js';
@@ -110,8 +111,8 @@ export class ChunkCache {
   /**
    * A sequential reader is done with the chunk: out of memory with it. One worth
    * keeping (`keep`) goes to the disk tier first if it is not there yet, and stays in
-   * memory if there is no disk tier; one not worth keeping is dropped unless it is
-   * waiting to be written for another reader.
+   * memory if the disk tier does not take it (there is none, or no room); one not worth
+   * keeping is dropped unless it is waiting to be written for another reader.
    */
   release(version: ObjectVersion, index: number, keep: boolean): void {
     const id = this.idOf(version, index);
@@ -131,7 +132,7 @@ export class ChunkCache {
     const writing: Promise<void> = this.disk
       .put(unsaved.name, chunk.pieces)
       .then(() => {
-        if (this.memory.peek(id) === chunk) this.memory.delete(id);
+        if (this.disk?.has(unsaved.name) && this.memory.peek(id) === chunk) this.memory.delete(id);
       })
       .finally(() => this.releasing.delete(writing));
     this.releasing.add(writing);

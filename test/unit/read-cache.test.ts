@@ -286,6 +286,22 @@ describe('chunk cache, disk writes', () => {
     await cache.saveAll(); // nothing left writing into the directory the test removes
   });
 
+  it('keeps in memory a chunk left behind that the disk tier has no room for', async () => {
+    const o = fakeObject(4 * KiB);
+    // Room for half a chunk: nothing can be kept on disk.
+    const disk = await DiskChunks.open(chunkDir(), { maxBytes: KiB / 2, minFreeBytes: 0 }, log);
+    const cache = new ChunkCache(KiB, 1024 * KiB, disk, o.fetch);
+    const reader = new ObjectReader(cache, { maxReadAhead: 4 * KiB, sequentialCutoff: 0 });
+    const ahead = reader.newReadAhead();
+    const out = Buffer.alloc(KiB);
+    for (let index = 0; index < 4; index++) expect(await reader.read(o.version, ahead, out, index * KiB)).toBe(KiB);
+    await cache.saveAll();
+    expect([...Array(4).keys()].filter((index) => cache.isAtHand(o.version, index))).toEqual([0, 1, 2, 3]);
+    const requests = o.requests.length;
+    await reader.read(o.version, new ReadAhead(4), out, 0);
+    expect(o.requests.length).toBe(requests);
+  });
+
   it('keeps on disk what a sequential read fetched before its cutoff, and a read elsewhere starts a new run', async () => {
     // 1 MiB chunks, as mounted: read-ahead requests are then groups of 8 chunks.
     const bytes = randomBytes(64 * MiB);
