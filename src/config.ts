@@ -71,8 +71,8 @@ export interface MountConfig {
   /** Most bytes a sequential reader has fetched ahead. */
   maxReadAhead: number;
   /**
-   * A sequential read this far past where it began keeps no more chunks on disk (they stay
-   * in memory and the kernel's page cache); 0 keeps every chunk.
+   * A sequential read this far past where it began keeps no more chunks, on disk or (once
+   * read) in memory: the kernel's page cache holds them; 0 keeps every chunk.
    */
   sequentialCutoff: number;
   /** The read cache leaves at least this much free on the cache dir's file system. */

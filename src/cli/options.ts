@@ -298,7 +298,7 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--max-read-ahead <SIZE>', `most a sequential reader fetches ahead, in 8M requests (default: ${formatBytes(DEFAULTS.maxReadAhead)})`)
     .option(
       '--sequential-cutoff <SIZE>',
-      `a sequential read this far into a file keeps no more of it in the disk cache; 0 keeps all (default: ${formatBytes(DEFAULTS.sequentialCutoff)})`,
+      `a sequential read this far into a file keeps no more of it, on disk or in memory, once read (the kernel's page cache may); 0 keeps all (default: ${formatBytes(DEFAULTS.sequentialCutoff)})`,
     )
     .option('--min-free-space <SIZE>', `the read cache leaves this much free on the cache dir's disk (default: ${formatBytes(DEFAULTS.minFreeSpace)})`)
     .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)
