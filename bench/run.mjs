@@ -174,8 +174,8 @@ let failed = false;
 
 /**
  * One row per (tool, title) out of several rounds: the round whose ratio (or, without
- * one that varies, whose seconds) is the median, with the range over the rounds. A round that
- * failed is shown instead, since a wrong result is not averaged away.
+ * one that varies, whose seconds) is the median, with the range over the rounds. A
+ * round that failed is shown instead, since a wrong result is not averaged away.
  */
 function medianRows(list) {
   const groups = new Map();
@@ -256,7 +256,9 @@ try {
         say(`  prepare FAILED: ${err.message}`);
         continue;
       }
-      const bucketFor = async (label) => (w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}`));
+      // A fresh bucket per tool and round: a write workload's rounds must not meet.
+      const bucketFor = async (label, round) =>
+        w.freshBucket === false ? undefined : ctx.newBucket(`${w.id}-${label}${round > 1 ? `-${round}` : ''}`);
       /** The rows of every round; one per (tool, title) goes into the table. */
       const roundRows = [];
       /** One row of the table per Result. */
@@ -273,7 +275,7 @@ try {
         let raw; // the raw SDK's Result, when it is one: the default ratio's reference
         if (w.raw) {
           try {
-            const results = asArray(await w.raw(ctx, data, await bucketFor('raw')));
+            const results = asArray(await w.raw(ctx, data, await bucketFor('raw', round)));
             addRows('raw SDK', results);
             if (results.length === 1) raw = results[0];
           } catch (err) {
@@ -286,7 +288,7 @@ try {
           if (interrupted) break;
           const label = TOOLS[toolId].label;
           try {
-            const results = asArray(await w.run(ctx, toolId, data, await bucketFor(toolId)));
+            const results = asArray(await w.run(ctx, toolId, data, await bucketFor(toolId, round)));
             for (const r of results) if (r.ratio === undefined && raw && !raw.problems.length) r.ratio = raw.seconds / r.seconds;
             addRows(label, results);
           } catch (err) {
