@@ -207,6 +207,27 @@ describe('read cache', () => {
     expect(gets(), `after a remount with the same --cache-dir: ${summary()}`).toBe(0);
   });
 
+  it('re-reading after the kernel dropped the file from its page cache makes no GET either: the chunks read past are on disk', { timeout: 40_000 }, async () => {
+    const data = randomBytes(8 * MiB);
+    const bucket = await createTestBucket('rc-dropped');
+    await putObject(bucket, 'obj.bin', data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint });
+    const path = mnt.path('obj.bin');
+    expect(await md5sum(path)).toBe(md5(data));
+    await waitUntil('8 MiB of chunk files', async () => {
+      const kept = await chunkBytes(mnt);
+      return kept.bytes === data.length && kept.temporary === 0;
+    });
+
+    // POSIX_FADV_DONTNEED over the whole file, as memory pressure would do it.
+    await runOk('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none'], { timeoutMs: 10_000 });
+    const resident = await runOk('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { timeoutMs: 10_000 });
+    expect(resident.trim(), 'bytes of the file left in the page cache').toBe('0');
+    proxy.reset();
+    expect(await md5sum(path)).toBe(md5(data));
+    expect(gets(), `re-read once the page cache lost it: ${summary()}`).toBe(0);
+  });
+
   it('--sequential-cutoff 8M: a file read from end to end keeps only its first 8 MiB on disk for a new mount', { timeout: 40_000 }, async () => {
     const data = randomBytes(24 * MiB);
     const bucket = await createTestBucket('rc-cutoff');
