@@ -72,6 +72,23 @@ async function md5sum(path: string): Promise<string> {
   return (await runOk('md5sum', ['--', path], { timeoutMs: 60_000 })).split(' ')[0] ?? '';
 }
 
+/** A new bucket holding `obj.bin`, `size` random bytes, mounted through the proxy. */
+async function mountedObject(bucketName: string, size: number, args: string[] = []): Promise<{ data: Buffer; mnt: CliMount; path: string }> {
+  const data = randomBytes(size);
+  const bucket = await createTestBucket(bucketName);
+  await putObject(bucket, 'obj.bin', data);
+  const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args });
+  return { data, mnt, path: mnt.path('obj.bin') };
+}
+
+/** Waits until the mount's chunk files hold `bytes` in all, none of them half written. */
+async function chunkFilesHold(mnt: CliMount, bytes: number): Promise<void> {
+  await waitUntil(`${bytes} bytes of chunk files`, async () => {
+    const kept = await chunkBytes(mnt);
+    return kept.bytes === bytes && kept.temporary === 0;
+  });
+}
+
 /** Object GETs (whole and ranged) the proxy saw since its last reset. */
 function gets(): number {
   const { requests } = proxy.stats();
@@ -180,11 +197,7 @@ describe('read cache', () => {
   });
 
   it('re-reading makes no GET: not in the same mount, nor in a new mount with the same --cache-dir', { timeout: 40_000 }, async () => {
-    const data = randomBytes(3 * MiB);
-    const bucket = await createTestBucket('rc-reread');
-    await putObject(bucket, 'obj.bin', data);
-    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint });
-    const path = mnt.path('obj.bin');
+    const { data, mnt, path } = await mountedObject('rc-reread', 3 * MiB);
 
     proxy.reset();
     expect(await md5sum(path)).toBe(md5(data));
@@ -196,10 +209,7 @@ describe('read cache', () => {
     expect(gets(), `again in the same mount: ${summary()}`).toBe(0);
 
     // The chunk files are written in the background: all three (1 MiB each) before unmounting.
-    await waitUntil('3 MiB of chunk files', async () => {
-      const kept = await chunkBytes(mnt);
-      return kept.bytes === data.length && kept.temporary === 0;
-    });
+    await chunkFilesHold(mnt, data.length);
 
     await mnt.remount(); // same mount point, same --cache-dir, same proxy
     proxy.reset();
@@ -208,16 +218,9 @@ describe('read cache', () => {
   });
 
   it('re-reading after the kernel dropped the file from its page cache makes no GET either: the chunks read past are on disk', { timeout: 40_000 }, async () => {
-    const data = randomBytes(8 * MiB);
-    const bucket = await createTestBucket('rc-dropped');
-    await putObject(bucket, 'obj.bin', data);
-    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint });
-    const path = mnt.path('obj.bin');
+    const { data, mnt, path } = await mountedObject('rc-dropped', 8 * MiB);
     expect(await md5sum(path)).toBe(md5(data));
-    await waitUntil('8 MiB of chunk files', async () => {
-      const kept = await chunkBytes(mnt);
-      return kept.bytes === data.length && kept.temporary === 0;
-    });
+    await chunkFilesHold(mnt, data.length);
 
     // POSIX_FADV_DONTNEED over the whole file, as memory pressure would do it.
     await runOk('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none'], { timeoutMs: 10_000 });
@@ -229,11 +232,7 @@ describe('read cache', () => {
   });
 
   it('--sequential-cutoff 8M: a file read from end to end keeps only its first 8 MiB on disk for a new mount', { timeout: 40_000 }, async () => {
-    const data = randomBytes(24 * MiB);
-    const bucket = await createTestBucket('rc-cutoff');
-    await putObject(bucket, 'obj.bin', data);
-    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--sequential-cutoff', '8M'] });
-    const path = mnt.path('obj.bin');
+    const { data, mnt, path } = await mountedObject('rc-cutoff', 24 * MiB, ['--sequential-cutoff', '8M']);
     expect(await md5sum(path)).toBe(md5(data));
 
     await mnt.remount(); // unmount writes what is kept; the new mount finds it
@@ -249,10 +248,7 @@ describe('read cache', () => {
   it('--chunk-size 64K: random 4 KiB reads make at most one GET per chunk they miss', { timeout: 40_000 }, async () => {
     const CHUNK = 64 * KiB;
     const READ = 4 * KiB;
-    const data = randomBytes(4 * MiB);
-    const bucket = await createTestBucket('rc-random');
-    await putObject(bucket, 'obj.bin', data);
-    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--chunk-size', '64K'] });
+    const { data, path } = await mountedObject('rc-random', 4 * MiB, ['--chunk-size', '64K']);
 
     // 50 offsets, none within 128 KiB of where the previous read ended (nor its start),
     // the first beyond the first two chunks: no read looks sequential, so no read-ahead.
@@ -270,7 +266,7 @@ describe('read cache', () => {
       touched.add(Math.floor((position + READ - 1) / CHUNK));
     }
 
-    const handle = await open(mnt.path('obj.bin'), 'r');
+    const handle = await open(path, 'r');
     proxy.reset();
     try {
       for (const [i, position] of offsets.entries()) await expectRead(handle, data, position, READ, `read ${i}`);
