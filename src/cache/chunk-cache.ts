@@ -36,8 +36,8 @@ export class ChunkCache {
   private readonly unsaved = new Map<string, { name: string; chunk: Chunk }>();
   /** The loop writing unsaved chunks, while one runs. */
   private saving: Promise<void> | undefined;
-  /** Writes of chunks a reader let go of (see release), under way. */
-  private readonly releasing = new Set<Promise<void>>();
+  /** Writes of unsaved chunks to the disk tier under way, whatever started them. */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(
     readonly chunkSize: number,
@@ -51,9 +51,9 @@ export class ChunkCache {
       dispose: (chunk, id, reason) => {
         const unsaved = this.unsaved.get(id);
         if (unsaved?.chunk !== chunk) return;
-        this.unsaved.delete(id);
         // Evicted before a quiet moment came: kept now. Dropped (a new version): not at all.
-        if (reason === 'evict') void this.disk?.put(unsaved.name, chunk.pieces);
+        if (reason === 'evict') void this.save(id, unsaved);
+        else this.unsaved.delete(id);
       },
     });
   }
@@ -128,14 +128,9 @@ export class ChunkCache {
       if (this.disk.has(this.diskName(version, index))) this.memory.delete(id);
       return;
     }
-    this.unsaved.delete(id);
-    const writing: Promise<void> = this.disk
-      .put(unsaved.name, chunk.pieces)
-      .then(() => {
-        if (this.disk?.has(unsaved.name) && this.memory.peek(id) === chunk) this.memory.delete(id);
-      })
-      .finally(() => this.releasing.delete(writing));
-    this.releasing.add(writing);
+    void this.save(id, unsaved).then(() => {
+      if (this.disk?.has(unsaved.name) && this.memory.peek(id) === chunk) this.memory.delete(id);
+    });
   }
 
   /** Drops the object's chunks from memory (a new version replaced it). */
@@ -217,7 +212,7 @@ export class ChunkCache {
    * read will want the CPU any more.
    */
   async saveAll(): Promise<void> {
-    await Promise.all([this.saving, ...this.releasing]);
+    await Promise.all([this.saving, ...this.writes]);
     await this.saveUnsaved(() => true);
   }
 
@@ -230,9 +225,18 @@ export class ChunkCache {
   private async saveUnsaved(shouldGoOn: () => boolean): Promise<void> {
     for (const [id, unsaved] of this.unsaved) {
       if (!shouldGoOn()) break;
-      this.unsaved.delete(id);
-      await this.disk?.put(unsaved.name, unsaved.chunk.pieces);
+      await this.save(id, unsaved);
     }
+  }
+
+  /** Takes the chunk out of `unsaved` and writes it; resolves once written (or refused). */
+  private save(id: string, unsaved: { name: string; chunk: Chunk }): Promise<void> {
+    this.unsaved.delete(id);
+    const writing: Promise<void> = (this.disk?.put(unsaved.name, unsaved.chunk.pieces) ?? Promise.resolve()).finally(() =>
+      this.writes.delete(writing),
+    );
+    this.writes.add(writing);
+    return writing;
   }
 
   private diskName(version: ObjectVersion, index: number): string {

@@ -110,9 +110,9 @@ export class ObjectReader {
     }
   }
 
-  /** Whether read-ahead from chunk `first` is still within the sequential run's cutoff. */
-  private keepsOnDisk(run: ReadAhead, first: number): boolean {
+  /** Whether chunk `index` is still within the sequential run's cutoff (worth keeping on disk). */
+  private keepsOnDisk(run: ReadAhead, index: number): boolean {
     const { sequentialCutoff } = this.options;
-    return sequentialCutoff === 0 || run.intoRun(first * this.cache.chunkSize) < sequentialCutoff;
+    return sequentialCutoff === 0 || run.intoRun(index * this.cache.chunkSize) < sequentialCutoff;
   }
 }
