@@ -4,6 +4,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CredentialsProvider, StaticCredentials } from './credentials.js';
+import { RangeGetHandler } from './range-get-handler.js';
 
 export interface S3ClientOptions {
   /** Endpoint URL; undefined means AWS (or AWS_ENDPOINT_URL, which the SDK reads). */
@@ -60,6 +61,7 @@ const SOCKET_IDLE_TIMEOUT_MS = 300_000;
  */
 export function createS3Client(options: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
+  const ca = caBundle(options.caBundle);
   const checksumSetting = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return new S3Client({
     endpoint: options.endpoint,
@@ -79,12 +81,15 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     // for checksums only where the API demands one (DeleteObjects' Content-MD5).
     requestChecksumCalculation: checksumSetting,
     responseChecksumValidation: checksumSetting,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent({ ...agentOptions, ca: caBundle(options.caBundle) }),
-    }),
+    requestHandler: new RangeGetHandler(
+      new NodeHttpHandler({
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+        socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
+        httpAgent: new HttpAgent(agentOptions),
+        httpsAgent: new HttpsAgent({ ...agentOptions, ca }),
+      }),
+      { connectMs: CONNECT_TIMEOUT_MS, idleMs: SOCKET_IDLE_TIMEOUT_MS, maxSockets: MAX_SOCKETS, ca },
+    ),
   });
 }
 

@@ -31,6 +31,7 @@ import {
   testServer,
 } from '../support/s3.js';
 import { closedPort } from '../support/net.js';
+import { makeTestCa, startS3Proxy, type S3Proxy, type TestCa } from '../support/s3-proxy.js';
 
 const MiB = 1024 * 1024;
 
@@ -54,11 +55,14 @@ async function expectFsError(promise: Promise<unknown>, code: string): Promise<F
 
 let name: string;
 let bucket: Bucket;
+/** The same bucket through createS3Client, as a mount reads it. */
+let mountClientBucket: Bucket;
 let workDir: string;
 
 beforeAll(async () => {
   name = await createTestBucket('s3-bucket');
   bucket = new Bucket(testClient(), name);
+  mountClientBucket = new Bucket(createS3Client({ endpoint: testEndpoint(), pathStyle: true, region: 'us-east-1', credentials: TEST_CREDENTIALS }), name);
   workDir = await mkdtemp(join(tmpdir(), 's3mount-bucket-test-'));
 });
 
@@ -217,39 +221,78 @@ describe('head, put, getObject', () => {
   });
 });
 
-describe('getRange', () => {
+// Twice: through the SDK as it comes, and through the client the mount uses, whose
+// ranged GETs go over its own HTTP/1.1 connections (src/s3/range-get-handler.ts).
+describe.each([
+  { through: 'the SDK as it comes', reader: () => bucket },
+  { through: "the mount's client", reader: () => mountClientBucket },
+])('getRange through $through', ({ reader }) => {
   const body = randomBytes(1000);
+  const large = randomBytes(3 * MiB + 12_345);
   let etag: string;
 
   beforeAll(async () => {
     etag = await putObject(name, 'range/obj', body);
     await putObject(name, 'range/empty', '');
+    await putObject(name, 'range/large', large);
   });
 
   it('reads the first byte, the last byte, the middle and the whole', { timeout: 10_000 }, async () => {
-    expect(await bucket.getRange('range/obj', 0, 1)).toEqual(body.subarray(0, 1));
-    expect(await bucket.getRange('range/obj', 999, 1000)).toEqual(body.subarray(999, 1000));
-    expect(await bucket.getRange('range/obj', 100, 356)).toEqual(body.subarray(100, 356));
-    expect(await bucket.getRange('range/obj', 0, 1000)).toEqual(body);
+    expect(await reader().getRange('range/obj', 0, 1)).toEqual(body.subarray(0, 1));
+    expect(await reader().getRange('range/obj', 999, 1000)).toEqual(body.subarray(999, 1000));
+    expect(await reader().getRange('range/obj', 100, 356)).toEqual(body.subarray(100, 356));
+    expect(await reader().getRange('range/obj', 0, 1000)).toEqual(body);
+  });
+
+  it('reads megabytes exactly, from an odd offset to the end', { timeout: 20_000 }, async () => {
+    expect(md5(await reader().getRange('range/large', 0, large.length))).toBe(md5(large));
+    expect(md5(await reader().getRange('range/large', 777, large.length + 10))).toBe(md5(large.subarray(777)));
   });
 
   it('stops at the end of the object', { timeout: 10_000 }, async () => {
-    expect(await bucket.getRange('range/obj', 990, 2000)).toEqual(body.subarray(990));
-    expect(await bucket.getRange('range/obj', 1000, 1100)).toHaveLength(0);
-    expect(await bucket.getRange('range/obj', 5000, 6000)).toHaveLength(0);
-    expect(await bucket.getRange('range/empty', 0, 4096)).toHaveLength(0);
-    expect(await bucket.getRange('range/obj', 10, 10)).toHaveLength(0);
+    expect(await reader().getRange('range/obj', 990, 2000)).toEqual(body.subarray(990));
+    expect(await reader().getRange('range/obj', 1000, 1100)).toHaveLength(0);
+    expect(await reader().getRange('range/obj', 5000, 6000)).toHaveLength(0);
+    expect(await reader().getRange('range/empty', 0, 4096)).toHaveLength(0);
+    expect(await reader().getRange('range/obj', 10, 10)).toHaveLength(0);
   });
 
   it('reads only the version named by If-Match', { timeout: 10_000 }, async () => {
-    expect(await bucket.getRange('range/obj', 0, 10, etag)).toEqual(body.subarray(0, 10));
+    expect(await reader().getRange('range/obj', 0, 10, etag)).toEqual(body.subarray(0, 10));
     // bare ETags (some servers send them so) are accepted too
-    expect(await bucket.getRange('range/obj', 0, 10, normalizeEtag(etag))).toEqual(body.subarray(0, 10));
-    await expectFsError(bucket.getRange('range/obj', 0, 10, '"0123456789abcdef0123456789abcdef"'), 'ESTALE');
+    expect(await reader().getRange('range/obj', 0, 10, normalizeEtag(etag))).toEqual(body.subarray(0, 10));
+    await expectFsError(reader().getRange('range/obj', 0, 10, '"0123456789abcdef0123456789abcdef"'), 'ESTALE');
   });
 
   it('fails with ENOENT for a missing key', { timeout: 10_000 }, async () => {
-    await expectFsError(bucket.getRange('range/none', 0, 10), 'ENOENT');
+    await expectFsError(reader().getRange('range/none', 0, 10), 'ENOENT');
+  });
+});
+
+describe('getRange over https', () => {
+  let ca: TestCa | undefined;
+  let proxy: S3Proxy | undefined;
+
+  afterAll(async () => {
+    await proxy?.close();
+    await ca?.remove();
+  });
+
+  it('reads exact bytes through a private CA given as --ca-bundle, and fails on the certificate without it', { timeout: 60_000 }, async () => {
+    ca = await makeTestCa();
+    proxy = await startS3Proxy({ upstream: testEndpoint(), tls: ca.serverTls });
+    const large = randomBytes(2 * MiB + 5);
+    await putObject(name, 'https/large', large);
+    const client = (caBundle?: string): Bucket =>
+      new Bucket(createS3Client({ endpoint: proxy?.endpoint, pathStyle: true, region: 'us-east-1', credentials: TEST_CREDENTIALS, caBundle }), name);
+
+    expect(md5(await client(ca.caFile).getRange('https/large', 3, large.length))).toBe(md5(large.subarray(3)));
+    const rangedGets = proxy.requests.filter((r) => r.method === 'GET' && r.headers.range !== undefined);
+    expect(rangedGets).toHaveLength(1);
+    // It went over s3mount's own connections: Node's HTTP client adds "Connection: keep-alive".
+    expect(rangedGets[0]?.headers.connection).toBeUndefined();
+    const refused = await expectFsError(client().getRange('https/large', 0, 10), 'EIO');
+    expect(refused.message).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   });
 });
 
