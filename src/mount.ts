@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { MountConfig } from './config.js';
-import { mountFuse, type FuseMount } from './fuse/index.js';
+import { mountFuse, tuneMallocForReads, type FuseMount } from './fuse/index.js';
 import type { Logger } from './log.js';
 import { Bucket } from './s3/bucket.js';
 import { createS3Client } from './s3/client.js';
@@ -39,6 +39,7 @@ export interface RunningMount {
  * Fails with an Error whose message is one clear line (what is wrong, what to do).
  */
 export async function startMount(config: MountConfig, log: Logger): Promise<RunningMount> {
+  if (!tuneMallocForReads()) log.debug('malloc thresholds not set (not glibc?): reads fault in more fresh memory');
   const credentials = await resolveCredentials({
     bucket: config.bucket,
     anonymous: config.anonymous,

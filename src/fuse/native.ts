@@ -46,6 +46,8 @@ export interface RawFuseConstructor {
   UTIME_OMIT: number;
   OPEN_DIRECT_IO: number;
   OPEN_KEEP_CACHE: number;
+  /** mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD) for the process; false if refused. */
+  tuneMalloc(mmapThreshold: number, trimThreshold: number): boolean;
 }
 
 export type { RawCallback };
