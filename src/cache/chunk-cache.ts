@@ -219,7 +219,12 @@ export class ChunkCache {
   /** Writes unsaved chunks to the disk tier, one at a time, until a fetch starts. */
   private saveWhileQuiet(): void {
     if (this.saving || !this.disk) return;
-    this.saving = this.saveUnsaved(() => this.inFlight.size === 0).finally(() => (this.saving = undefined));
+    this.saving = this.saveUnsaved(() => this.inFlight.size === 0).finally(() => {
+      this.saving = undefined;
+      // Fetches that ended while the loop was stopping (chunks of one request complete
+      // in the same tick) found it still running and started no other.
+      if (this.inFlight.size === 0 && this.unsaved.size > 0) this.saveWhileQuiet();
+    });
   }
 
   private async saveUnsaved(shouldGoOn: () => boolean): Promise<void> {

@@ -250,6 +250,21 @@ describe('chunk cache, disk writes', () => {
     await waitUntil('three chunk files, once the last fetch is in', async () => (await dirBytes(dir)) === 3 * KiB);
   });
 
+  it('writes chunks that all came in at once, in one piece of one request', async () => {
+    const dir = chunkDir();
+    const o = fakeObject(4 * KiB);
+    // One socket read that holds the whole body: every chunk of the request completes in
+    // the same tick, the first while the others still count as under way.
+    const fetchAtOnce = async (v: ObjectVersion, start: number, end: number, sink: (bytes: Buffer) => void): Promise<number> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      sink(Buffer.from(o.bytes.subarray(start, end)));
+      return end - start;
+    };
+    const cache = new ChunkCache(KiB, 1024 * KiB, await openDisk(dir), fetchAtOnce);
+    await cache.prefetch(o.version, 0, 3);
+    await waitUntil('four chunk files, with no fetch under way', async () => (await dirBytes(dir)) === 4 * KiB, 3_000);
+  });
+
   it('saveAll writes every unsaved chunk at once, a fetch under way or not (unmount)', async () => {
     const { dir, o, cache, slow } = await chunks0And1InWhile3IsHeld();
     await cache.saveAll();
