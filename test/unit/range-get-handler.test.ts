@@ -3,6 +3,7 @@
 // connections, the socket cap. The SDK's use of the handler against real S3 servers
 // is covered by test/integration/s3-bucket.test.ts and the e2e read tests.
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpRequest } from '@smithy/core/protocols';
@@ -137,6 +138,32 @@ describe('RangeGetHandler', () => {
     expect(server.requests[0]?.head).toBe(
       `GET /bucket/some%20key?x-id=GetObject HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\nrange: bytes=5-`,
     );
+  });
+
+  it('stops reading the socket while the reader is behind, and loses no byte when it catches up', { timeout: 15_000 }, async () => {
+    const body = pattern(32 * BODY_BLOCK);
+    const server = await scriptedServer((_request, socket) => {
+      socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${body.length}\r\n\r\n`);
+      socket.write(body);
+    });
+    const { response } = await handlerFor().handle(rangedGet(server.port));
+    const reader = response.body as Readable;
+    const pieces: Buffer[] = [];
+    let mostBuffered = 0;
+    // A reader much slower than loopback, one piece at a time: the socket must wait for it.
+    reader.on('data', (piece: Buffer) => {
+      mostBuffered = Math.max(mostBuffered, reader.readableLength);
+      pieces.push(piece);
+      reader.pause();
+      void (async () => {
+        for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+        reader.resume();
+      })();
+    });
+    await once(reader, 'end');
+    expect(md5(Buffer.concat(pieces))).toBe(md5(body));
+    // The body stream's high-water mark (4 blocks), and the block whose push went past it.
+    expect(mostBuffered).toBeLessThanOrEqual(5 * BODY_BLOCK);
   });
 
   it('keeps the connection for the next request, also after a chunked error answer', { timeout: 15_000 }, async () => {
