@@ -18,6 +18,17 @@ export interface ServerAddress {
   port: number;
   /** CA certificates to trust instead of the system's (https only). */
   ca?: Buffer;
+  /** A TLS session of an earlier connection to the server, to resume (https only). */
+  session?: Buffer;
+}
+
+export interface ConnectionEvents {
+  /** A response has been read to its end and the connection can carry another request. */
+  idle(connection: Http1Connection): void;
+  /** The connection is gone; called once. */
+  close(connection: Http1Connection): void;
+  /** The server gave a TLS session that a later connection can resume. */
+  tlsSession(session: Buffer): void;
 }
 
 export interface ConnectionTimeouts {
@@ -85,23 +96,17 @@ export class Http1Connection {
   answered = 0;
   closed = false;
 
-  /**
-   * @param onIdle called when a response has been read to its end and the connection
-   *   can carry another request
-   * @param onClose called once when the connection is gone
-   */
   constructor(
     address: ServerAddress,
     private readonly timeouts: ConnectionTimeouts,
-    private readonly onIdle: (connection: Http1Connection) => void,
-    private readonly onClose: (connection: Http1Connection) => void,
+    private readonly events: ConnectionEvents,
   ) {
     const onread = { buffer: () => this.nextTarget(), callback: (length: number) => this.received(length) };
     const host = address.hostname.replace(/^\[(.*)\]$/, '$1');
     this.socket =
       address.protocol === 'https:'
         ? // @types/node lacks tls.connect's onread, which Node has taken since 15.1.
-          tlsConnect({ host, port: address.port, ca: address.ca, servername: isIP(host) ? undefined : host, onread } as ConnectionOptions)
+          tlsConnect({ host, port: address.port, ca: address.ca, servername: isIP(host) ? undefined : host, session: address.session, onread } as ConnectionOptions)
         : netConnect({ host, port: address.port, onread, noDelay: true });
     this.connectTimer = setTimeout(
       () => this.socket.destroy(timeoutError(`no connection to ${host}:${address.port} within ${timeouts.connectMs / 1000} s`)),
@@ -109,6 +114,8 @@ export class Http1Connection {
     );
     this.socket.once(address.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(this.connectTimer));
     this.socket.setKeepAlive(true);
+    // A new connection that resumes a session skips the certificate and its checks.
+    this.socket.on('session', (session: Buffer) => this.events.tlsSession(session));
     this.socket.on('timeout', () => this.socket.destroy(timeoutError(`the server sent nothing for ${timeouts.idleMs / 1000} s`)));
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('end', () => this.ended());
@@ -116,7 +123,7 @@ export class Http1Connection {
       clearTimeout(this.connectTimer);
       this.closed = true;
       this.fail(connectionError('the server closed the connection'));
-      this.onClose(this);
+      this.events.close(this);
     });
   }
 
@@ -285,7 +292,7 @@ export class Http1Connection {
     this.resume();
     // The connection goes back before the reader hears of the end, so that the
     // reader's next request can reuse it.
-    if (exchange.keepAlive) this.onIdle(this);
+    if (exchange.keepAlive) this.events.idle(this);
     else this.socket.destroy();
     (exchange.body as Readable).push(null);
   }

@@ -26,6 +26,8 @@ const DEFAULT_KEEP_IDLE_MS = 15_000;
 export class RangeGetHandler {
   readonly metadata = { handlerProtocol: 'http/1.1' };
   private readonly idle = new Map<string, Http1Connection[]>();
+  /** The latest TLS session of each https server, for new connections to resume. */
+  private readonly tlsSessions = new Map<string, Buffer>();
   private open = 0;
   private readonly waiting: (() => void)[] = [];
   private destroyed = false;
@@ -94,12 +96,11 @@ export class RangeGetHandler {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
     this.open++;
-    return new Http1Connection(
-      address,
-      this.options,
-      (connection) => this.park(key, connection),
-      (connection) => this.closed(key, connection),
-    );
+    return new Http1Connection({ ...address, session: this.tlsSessions.get(key) }, this.options, {
+      idle: (connection) => this.park(key, connection),
+      close: (connection) => this.closed(key, connection),
+      tlsSession: (session) => this.tlsSessions.set(key, session),
+    });
   }
 
   private park(key: string, connection: Http1Connection): void {

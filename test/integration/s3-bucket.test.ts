@@ -31,7 +31,7 @@ import {
   testServer,
 } from '../support/s3.js';
 import { closedPort } from '../support/net.js';
-import { makeTestCa, startS3Proxy, type S3Proxy, type TestCa } from '../support/s3-proxy.js';
+import { makeTestCa, startS3Proxy, type RecordedRequest, type S3Proxy, type TestCa } from '../support/s3-proxy.js';
 
 const MiB = 1024 * 1024;
 
@@ -270,29 +270,47 @@ describe.each([
 });
 
 describe('getRange over https', () => {
-  let ca: TestCa | undefined;
-  let proxy: S3Proxy | undefined;
+  let ca: TestCa;
+  let proxy: S3Proxy;
+  const large = randomBytes(2 * MiB + 5);
+
+  beforeAll(async () => {
+    ca = await makeTestCa();
+    proxy = await startS3Proxy({ upstream: testEndpoint(), tls: ca.serverTls });
+    await putObject(name, 'https/large', large);
+  }, 30_000);
 
   afterAll(async () => {
     await proxy?.close();
     await ca?.remove();
   });
 
-  it('reads exact bytes through a private CA given as --ca-bundle, and fails on the certificate without it', { timeout: 60_000 }, async () => {
-    ca = await makeTestCa();
-    proxy = await startS3Proxy({ upstream: testEndpoint(), tls: ca.serverTls });
-    const large = randomBytes(2 * MiB + 5);
-    await putObject(name, 'https/large', large);
-    const client = (caBundle?: string): Bucket =>
-      new Bucket(createS3Client({ endpoint: proxy?.endpoint, pathStyle: true, region: 'us-east-1', credentials: TEST_CREDENTIALS, caBundle }), name);
+  const client = (caBundle?: string): Bucket =>
+    new Bucket(createS3Client({ endpoint: proxy.endpoint, pathStyle: true, region: 'us-east-1', credentials: TEST_CREDENTIALS, caBundle }), name);
+  const rangedGets = (): RecordedRequest[] => proxy.requests.filter((r) => r.method === 'GET' && r.headers.range !== undefined);
 
+  it('reads exact bytes through a private CA given as --ca-bundle, and fails on the certificate without it', { timeout: 60_000 }, async () => {
+    const before = rangedGets().length;
     expect(md5(await client(ca.caFile).getRange('https/large', 3, large.length))).toBe(md5(large.subarray(3)));
-    const rangedGets = proxy.requests.filter((r) => r.method === 'GET' && r.headers.range !== undefined);
-    expect(rangedGets).toHaveLength(1);
+    const sent = rangedGets().slice(before);
+    expect(sent).toHaveLength(1);
     // It went over s3mount's own connections: Node's HTTP client adds "Connection: keep-alive".
-    expect(rangedGets[0]?.headers.connection).toBeUndefined();
+    expect(sent[0]?.headers.connection).toBeUndefined();
     const refused = await expectFsError(client().getRange('https/large', 0, 10), 'EIO');
     expect(refused.message).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  });
+
+  it('resumes the TLS session of an earlier connection on a new one', { timeout: 60_000 }, async () => {
+    const bucket = client(ca.caFile);
+    const before = rangedGets().length;
+    expect(md5(await bucket.getRange('https/large', 0, 10))).toBe(md5(large.subarray(0, 10)));
+    // Two at once: one goes over the kept connection, the other needs a new one.
+    const [first, second] = await Promise.all([bucket.getRange('https/large', 10, 20), bucket.getRange('https/large', 20, 30)]);
+    expect(md5(Buffer.concat([first, second]))).toBe(md5(large.subarray(10, 30)));
+    const resumed = rangedGets()
+      .slice(before)
+      .map((r) => r.tlsSessionReused);
+    expect(resumed.sort()).toEqual([false, false, true]);
   });
 });
 

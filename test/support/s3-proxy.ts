@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runOk } from './run.js';
@@ -17,6 +18,8 @@ export interface RecordedRequest {
   /** The request target as sent: path and query. */
   url: string;
   headers: IncomingHttpHeaders;
+  /** Over https: whether the connection resumed an earlier TLS session. */
+  tlsSessionReused?: boolean;
 }
 
 export interface S3Proxy {
@@ -37,7 +40,8 @@ export async function startS3Proxy(options: { upstream: string; tls?: ProxyTls }
   const agent = new http.Agent({ keepAlive: true });
   const requests: RecordedRequest[] = [];
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const tlsSessionReused = req.socket instanceof TLSSocket ? req.socket.isSessionReused() : undefined;
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, tlsSessionReused });
     const forward = http.request({
       host: upstream.hostname,
       port: upstream.port,
