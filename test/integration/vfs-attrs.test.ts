@@ -130,6 +130,23 @@ describe('getattr', () => {
     await expect(v.vfs.getattr('/sparse/also-absent.txt')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('probes names in a directory too big for a lookup to list, and does not list it again within the stat TTL', { timeout: 120_000 }, async () => {
+    // More keys than the two pages of 1000 a lookup lists after a missing name.
+    await putMany(
+      bucket,
+      Array.from({ length: 2001 }, (_, i): [string, string] => [`huge/f${String(i).padStart(4, '0')}`, 'x']),
+    );
+    const v = await freshVfs();
+    const lists = vi.spyOn(v.bucket, 'list');
+    // The first miss is probed; the second lists (two pages, not the end); the rest probe.
+    for (const name of ['absent-1', 'absent-2', 'absent-3', 'absent-4']) {
+      await expect(v.vfs.getattr(`/huge/${name}`)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    expect(await v.vfs.getattr('/huge/f2000')).toMatchObject({ mode: S_IFREG | fileMode, size: 1 });
+    expect(lists).toHaveBeenCalledTimes(1);
+    expect(lists.mock.calls[0]).toEqual(['huge/', '/', 2]);
+  });
+
   it('lets the directory win over an object of the same name, with one warning', { timeout: 10_000 }, async () => {
     await putObject(bucket, 'shadow/a', 'the hidden object');
     await putObject(bucket, 'shadow/a/x', 'child');
