@@ -1,20 +1,57 @@
 // Read-ahead of one open file: sequential reads widen the window of chunks fetched ahead
-// (doubling up to a maximum); a read elsewhere shrinks it back to nothing.
+// (doubling up to a maximum); a read elsewhere shrinks it back to nothing. Files read
+// sequentially at the same time share the maximum.
+
+/**
+ * The open files in a sequential run, which share the most chunks fetched ahead (and
+ * the sequential cutoff, see ObjectReader). Four readers that each fetched the whole
+ * maximum ahead had four times its bytes in the heap at once, long before they read
+ * them (4 x 64 MiB files read in parallel: 345 MiB peak RSS, 70k minor faults; 240 MiB
+ * and 44k with a quarter each).
+ */
+export class SequentialRuns {
+  /** Open files whose window is above nothing. */
+  private runs = 0;
+
+  constructor(
+    /** The most chunks ahead, over all runs. */
+    readonly maxChunks: number,
+  ) {}
+
+  /** The most chunks one run may have ahead now. */
+  get chunksPerRun(): number {
+    return Math.max(1, this.share(this.maxChunks));
+  }
+
+  /** One run's part of `total`, shared by the runs now under way. */
+  share(total: number): number {
+    return Math.floor(total / Math.max(1, this.runs));
+  }
+
+  join(): void {
+    this.runs++;
+  }
+
+  leave(): void {
+    this.runs--;
+  }
+}
 
 export class ReadAhead {
   /** Where the next sequential read would start. */
   private expected = 0;
-  /** Chunks to have fetched beyond the one being read. */
+  /** Chunks to have fetched beyond the one being read, before sharing with other runs. */
   private window = 0;
   /** Where the current sequential run of reads began. */
   private runStart = 0;
   /** The run's bytes before this have been handed back (see passOver). */
   private passedTo = 0;
+  private readonly runs: SequentialRuns;
 
-  constructor(
-    /** The most chunks ahead. */
-    private readonly maxChunks: number,
-  ) {}
+  /** A file's read-ahead, one of `runs`, or alone with a maximum of its own. */
+  constructor(runs: SequentialRuns | number) {
+    this.runs = typeof runs === 'number' ? new SequentialRuns(runs) : runs;
+  }
 
   /**
    * Notes a read of [start, end) and answers how many chunks to fetch ahead of it. The
@@ -24,14 +61,23 @@ export class ReadAhead {
    */
   next(start: number, end: number, slack: number): number {
     const sequential = start === 0 ? this.expected === 0 : Math.abs(start - this.expected) <= slack;
-    if (sequential) this.window = Math.min(this.maxChunks, Math.max(1, this.window * 2));
+    const wasRunning = this.window > 0;
+    if (sequential) this.window = Math.min(this.runs.maxChunks, Math.max(1, this.window * 2));
     else {
       this.window = 0;
       this.runStart = start;
       this.passedTo = start;
     }
+    if (this.window > 0 && !wasRunning) this.runs.join();
+    if (this.window === 0 && wasRunning) this.runs.leave();
     this.expected = Math.max(end, sequential ? this.expected : end);
-    return this.window;
+    return Math.min(this.window, this.runs.chunksPerRun);
+  }
+
+  /** The file is closed: its share goes back to the other runs. */
+  close(): void {
+    if (this.window > 0) this.runs.leave();
+    this.window = 0;
   }
 
   /**

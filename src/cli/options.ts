@@ -295,10 +295,13 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     )
     .option('--chunk-size <SIZE>', `reads fetch and cache objects in chunks of this size, 64K to 64M (default: ${formatBytes(DEFAULTS.chunkSize)})`)
     .option('--memory-cache-size <SIZE>', `chunks kept in memory (default: ${formatBytes(DEFAULTS.memoryCacheSize)})`)
-    .option('--max-read-ahead <SIZE>', `most a sequential reader fetches ahead, in 8M requests (default: ${formatBytes(DEFAULTS.maxReadAhead)})`)
+    .option(
+      '--max-read-ahead <SIZE>',
+      `most the sequential readers fetch ahead, in 8M requests, shared by the files read at once (default: ${formatBytes(DEFAULTS.maxReadAhead)})`,
+    )
     .option(
       '--sequential-cutoff <SIZE>',
-      `a sequential read this far into a file keeps no more of it, on disk or in memory, once read (the kernel's page cache may); 0 keeps all (default: ${formatBytes(DEFAULTS.sequentialCutoff)})`,
+      `a sequential read this far into a file keeps no more of it, on disk or in memory, once read (the kernel's page cache may); shared by the files read at once; 0 keeps all (default: ${formatBytes(DEFAULTS.sequentialCutoff)})`,
     )
     .option('--min-free-space <SIZE>', `the read cache leaves this much free on the cache dir's disk (default: ${formatBytes(DEFAULTS.minFreeSpace)})`)
     .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)

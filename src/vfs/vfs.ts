@@ -279,6 +279,7 @@ export class Vfs implements FuseOperations {
   async release(_path: string | null, fh: number): Promise<void> {
     const file = this.handles.get(fh);
     this.handles.delete(fh);
+    file.readAhead?.close();
     if (!file.object) return;
     try {
       await this.staged.settle(file.object);

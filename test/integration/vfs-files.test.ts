@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ReadAhead } from '../../src/cache/read-ahead.js';
 import type { Timespec } from '../../src/fs-types.js';
 import { formatMtime } from '../../src/s3/metadata.js';
 import { createTestBucket, getObjectBytes, headObject, listKeys, putObject } from '../support/s3.js';
@@ -379,6 +380,19 @@ describe('reading', () => {
       await v.vfs.release(null, fh);
     }
     expect((await headObject(bucket, 'read/10m.bin'))?.Metadata).toEqual({});
+  });
+
+  it("gives the file's read-ahead share back at release", { timeout: 20_000 }, async () => {
+    const close = vi.spyOn(ReadAhead.prototype, 'close');
+    try {
+      const { fh } = await v.vfs.open('/read/10m.bin', O_RDONLY);
+      expect(await readAt(v.vfs, fh, 0, 10)).toEqual(data.subarray(0, 10));
+      expect(close).not.toHaveBeenCalled();
+      await v.vfs.release(null, fh);
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      close.mockRestore();
+    }
   });
 
   it('fails open of a missing file with ENOENT and of a directory with EISDIR', { timeout: 10_000 }, async () => {

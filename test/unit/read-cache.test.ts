@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChunkCache, type ObjectVersion } from '../../src/cache/chunk-cache.js';
 import { DiskChunks } from '../../src/cache/disk-chunks.js';
 import { ObjectReader } from '../../src/cache/object-reader.js';
-import { ReadAhead } from '../../src/cache/read-ahead.js';
+import { ReadAhead, SequentialRuns } from '../../src/cache/read-ahead.js';
 import { createLogger } from '../../src/log.js';
 import { waitUntil } from '../support/run.js';
 
@@ -31,6 +31,24 @@ function fakeObject(size: number, etag = 'e1') {
     return end - start;
   };
   return { bytes, version, requests, fetch };
+}
+
+/**
+ * Serves objects of whole MiB from `objects` (by key) in 256 KiB pieces, one per turn
+ * of the event loop, recording each request as [key, first MiB, end MiB].
+ */
+function mibServer(objects: Map<string, Buffer>) {
+  const requests: Array<[key: string, first: number, end: number]> = [];
+  const fetch = async (v: ObjectVersion, start: number, end: number, sink: (piece: Buffer) => void): Promise<number> => {
+    const bytes = objects.get(v.key) as Buffer;
+    requests.push([v.key, start / MiB, Math.ceil(end / MiB)]);
+    for (let at = start; at < end; at += 256 * KiB) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sink(bytes.subarray(at, Math.min(end, at + 256 * KiB)));
+    }
+    return end - start;
+  };
+  return { requests, fetch };
 }
 
 async function dirBytes(dir: string): Promise<number> {
@@ -76,6 +94,30 @@ describe('read-ahead', () => {
   it('starts no read-ahead for a first read in the middle of a file', () => {
     expect(new ReadAhead(8).next(5000, 6000, 10)).toBe(0);
   });
+
+  it('shares the most chunks ahead among the files in a sequential run, and gives a share back at a jump or close', () => {
+    const runs = new SequentialRuns(8);
+    const [a, b, c] = [new ReadAhead(runs), new ReadAhead(runs), new ReadAhead(runs)];
+    const reads = [0, 0, 0]; // where each reads next, 100 bytes at a time
+    const step = (r: ReadAhead, i: number): number => r.next(reads[i] as number, (reads[i] = (reads[i] as number) + 100), 10);
+    for (let n = 0; n < 4; n++) step(a, 0);
+    expect(step(a, 0)).toBe(8); // alone: all of it
+    step(b, 1);
+    expect(step(a, 0)).toBe(4);
+    for (let n = 0; n < 4; n++) step(b, 1);
+    expect(step(b, 1)).toBe(4);
+    step(c, 2);
+    expect(step(a, 0)).toBe(2); // 8 / 3
+    c.close();
+    expect(step(a, 0)).toBe(4);
+    expect(b.next(50_000, 50_100, 10)).toBe(0); // a jump: b's run is over
+    expect(step(a, 0)).toBe(8);
+    b.close(); // not in a run: nothing to give back twice
+    expect(step(a, 0)).toBe(8);
+    const many = Array.from({ length: 20 }, () => new ReadAhead(runs));
+    for (const r of many) r.next(0, 100, 10);
+    expect(step(a, 0)).toBe(1); // never less than one chunk
+  });
 });
 
 describe('object reader', () => {
@@ -119,6 +161,31 @@ describe('object reader', () => {
     const fetched = o.requests.reduce((n, [s, e]) => n + (e - s), 0);
     expect(fetched).toBe(o.bytes.length);
     expect(o.requests.length).toBeLessThan(64 / 2); // not one request per 1 KiB chunk
+  });
+
+  it("shares the read-ahead among files read sequentially at the same time, and gives a closed file's share back", async () => {
+    // 1 MiB chunks, as mounted: read-ahead requests are groups of 8 chunks.
+    const objects = new Map([['a', randomBytes(48 * MiB)], ['b', randomBytes(48 * MiB)]]);
+    const server = mibServer(objects);
+    const reader = new ObjectReader(new ChunkCache(MiB, 1024 * MiB, undefined, server.fetch), { maxReadAhead: 32 * MiB, sequentialCutoff: 0 });
+    const files = [...objects].map(([key, bytes]) => ({ version: { key, etag: 'e1', size: bytes.length }, bytes, ahead: reader.newReadAhead() }));
+    const out = Buffer.alloc(MiB);
+    const readChunk = async (file: (typeof files)[number], index: number): Promise<void> => {
+      expect(await reader.read(file.version, file.ahead, out, index * MiB)).toBe(MiB);
+      expect(out.equals(file.bytes.subarray(index * MiB, (index + 1) * MiB))).toBe(true);
+    };
+    const fetchedTo = (key: string): number => Math.max(...server.requests.filter(([k]) => k === key).map(([, , end]) => end));
+    for (let index = 0; index < 16; index++) {
+      for (const file of files) {
+        await readChunk(file, index);
+        // Half of 32 chunks each, rounded up to the 8-chunk request: alone, 32.
+        expect(fetchedTo(file.version.key)).toBeLessThanOrEqual(index + 1 + 16 + 7);
+      }
+    }
+    const [a, b] = files as [(typeof files)[number], (typeof files)[number]];
+    b.ahead.close();
+    await readChunk(a, 16);
+    expect(fetchedTo('a')).toBe(48); // 16 + 32: all of it again
   });
 });
 
@@ -322,13 +389,7 @@ describe('chunk cache, disk writes', () => {
     // 1 MiB chunks, as mounted: read-ahead requests are then groups of 8 chunks.
     const bytes = randomBytes(64 * MiB);
     const version: ObjectVersion = { key: 'big', etag: 'e1', size: bytes.length };
-    const fetch = async (_: ObjectVersion, start: number, end: number, sink: (piece: Buffer) => void): Promise<number> => {
-      for (let at = start; at < end; at += 256 * KiB) {
-        await new Promise((resolve) => setImmediate(resolve));
-        sink(bytes.subarray(at, Math.min(end, at + 256 * KiB)));
-      }
-      return end - start;
-    };
+    const { fetch } = mibServer(new Map([[version.key, bytes]]));
     const kept = async (sequentialCutoff: number): Promise<number[]> => {
       const disk = await DiskChunks.open(join(chunkDir(), `cutoff-${sequentialCutoff}`), { maxBytes: 1024 * MiB, minFreeBytes: 0 }, log);
       const cache = new ChunkCache(MiB, 1024 * MiB, disk, fetch);
@@ -354,18 +415,33 @@ describe('chunk cache, disk writes', () => {
     for (let index = 56; index < 64; index++) expect(withoutCutoff).toContain(index);
   });
 
+  it('shares the sequential cutoff among files read sequentially at the same time', async () => {
+    const objects = new Map([['a', randomBytes(32 * MiB)], ['b', randomBytes(32 * MiB)]]);
+    const kept = async (keys: string[]): Promise<number[][]> => {
+      const disk = await DiskChunks.open(join(chunkDir(), keys.join('')), { maxBytes: 1024 * MiB, minFreeBytes: 0 }, log);
+      const cache = new ChunkCache(MiB, 1024 * MiB, disk, mibServer(objects).fetch);
+      const reader = new ObjectReader(cache, { maxReadAhead: 8 * MiB, sequentialCutoff: 16 * MiB });
+      const files = keys.map((key) => ({ version: { key, etag: 'e1', size: 32 * MiB }, ahead: reader.newReadAhead() }));
+      const out = Buffer.alloc(MiB);
+      for (let index = 0; index < 32; index++) {
+        for (const { version, ahead } of files) {
+          expect(await reader.read(version, ahead, out, index * MiB)).toBe(MiB);
+          expect(out.equals((objects.get(version.key) as Buffer).subarray(index * MiB, (index + 1) * MiB))).toBe(true);
+        }
+      }
+      await cache.saveAll();
+      return keys.map((key) => [...Array(32).keys()].filter((index) => disk.has(DiskChunks.nameOf(key, 'e1', MiB, index))));
+    };
+    const firstChunks = (n: number): number[] => [...Array(n).keys()];
+    expect(await kept(['a'])).toEqual([firstChunks(16)]);
+    // Two at once: 8 MiB each, so that together they keep no more than one alone.
+    expect(await kept(['a', 'b'])).toEqual([firstChunks(8), firstChunks(8)]);
+  });
+
   it('drops from memory the chunks past the cutoff that a sequential read has left behind, and only those', async () => {
     const bytes = randomBytes(32 * MiB);
     const version: ObjectVersion = { key: 'stream', etag: 'e1', size: bytes.length };
-    const requests: number[] = [];
-    const fetch = async (_: ObjectVersion, start: number, end: number, sink: (piece: Buffer) => void): Promise<number> => {
-      requests.push(start / MiB);
-      for (let at = start; at < end; at += 256 * KiB) {
-        await new Promise((resolve) => setImmediate(resolve));
-        sink(bytes.subarray(at, Math.min(end, at + 256 * KiB)));
-      }
-      return end - start;
-    };
+    const { requests, fetch } = mibServer(new Map([[version.key, bytes]]));
     const readThrough = async (sequentialCutoff: number): Promise<{ cache: ChunkCache; reader: ObjectReader; atHand: number[] }> => {
       // Memory for every chunk: whatever leaves it was let go, not evicted.
       const cache = new ChunkCache(MiB, 1024 * MiB, undefined, fetch);
@@ -387,7 +463,7 @@ describe('chunk cache, disk writes', () => {
     expect(requests).toEqual([]);
     await released.reader.read(version, new ReadAhead(8), out, 10 * MiB + 5);
     expect(out.equals(bytes.subarray(10 * MiB + 5, 10 * MiB + 5 + KiB))).toBe(true);
-    expect(requests).toEqual([10]);
+    expect(requests).toEqual([['stream', 10, 11]]);
     // --sequential-cutoff 0 keeps everything: nothing is let go either.
     expect((await readThrough(0)).atHand).toEqual([...Array(32).keys()]);
   });
