@@ -147,6 +147,58 @@ describe('getattr', () => {
     expect(lists.mock.calls[0]).toEqual(['huge/', '/', 2]);
   });
 
+  describe('attributes fetched ahead of lookups', () => {
+    const count = 400;
+    const name = (i: number): string => `f${String(i).padStart(3, '0')}`;
+    beforeAll(async () => {
+      await putMany(
+        bucket,
+        Array.from({ length: count }, (_, i): [string, string] => [`ahead/${name(i)}`, 'x'.repeat(i % 7)]),
+      );
+    }, 120_000);
+
+    /** Records the HEADs of entries of ahead/ and tells when none is under way. */
+    function headsOf(v: TestVfs): { keys: string[]; settled: () => boolean } {
+      const keys: string[] = [];
+      let running = 0;
+      const head = v.bucket.head.bind(v.bucket);
+      vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
+        if (!key.startsWith('ahead/f')) return head(key);
+        keys.push(key);
+        running++;
+        return head(key).finally(() => running--);
+      });
+      return { keys, settled: () => running === 0 };
+    }
+
+    it('fetches a listed directory a window of 128 entries ahead of its lookups, and none twice', { timeout: 60_000 }, async () => {
+      const v = await freshVfs();
+      const heads = headsOf(v);
+      expect(names(await v.vfs.readdir('/ahead')).length).toBe(count + 2);
+      for (let served = 0; served <= count; served += 128) {
+        const ahead = Math.min(count, served + 128);
+        await waitUntil(`${ahead} HEADs done`, async () => heads.keys.length === ahead && heads.settled());
+        for (let i = served; i < Math.min(count, served + 128); i++) {
+          expect(await v.vfs.getattr(`/ahead/${name(i)}`)).toMatchObject({ mode: S_IFREG | fileMode, size: i % 7 });
+        }
+      }
+      expect(heads.keys.length).toBe(count);
+      expect(new Set(heads.keys).size).toBe(count);
+    });
+
+    it('a walk of lookups that lists the directory fetches ahead from where it is', { timeout: 60_000 }, async () => {
+      const v = await freshVfs();
+      const heads = headsOf(v);
+      // The first lookup probes; the second lists and fetches ahead from its own name.
+      await v.vfs.getattr(`/ahead/${name(200)}`);
+      await v.vfs.getattr(`/ahead/${name(201)}`);
+      await waitUntil('the window fetched', async () => heads.keys.length >= 128 && heads.settled());
+      expect(heads.keys.filter((key) => key < `ahead/${name(200)}`)).toEqual([]);
+      // f200's probe (the file and a marker f200/), f201's own HEAD, then f202 to f329.
+      expect(heads.keys.length).toBe(2 + 1 + 128);
+    });
+  });
+
   it('lets the directory win over an object of the same name, with one warning', { timeout: 10_000 }, async () => {
     await putObject(bucket, 'shadow/a', 'the hidden object');
     await putObject(bucket, 'shadow/a/x', 'child');
