@@ -21,6 +21,9 @@
 //                       these shared machines one run of a workload varies by a third
 //   --json FILE         also write the results as JSON
 //   --s3mount-args="…"  extra options for every s3mount mount, e.g. --s3mount-args="--stat-ttl 60"
+//   --server s3rver|rgw the S3 server behind the proxy (default s3rver): rgw is the tests'
+//                       single-node Ceph RGW (bash test/servers/ceph-rgw.sh install first), a
+//                       C++ server that leaves the 2 cores to the clients far more than s3rver
 //
 // Layout: bench/latency-proxy.mjs (the proxy), bench/write.mjs and bench/read.mjs (the
 // workloads), bench/lib/ (server, SDK, data sets, mounts, timing).
@@ -33,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatCounts, startLatencyProxy } from './latency-proxy.mjs';
 import { detectPeers, killRunning, Mounter, s3mountHasWriteMode, TOOLS } from './lib/mounts.mjs';
-import { createBucket, makeClient, startS3rver } from './lib/s3.mjs';
+import { createBucket, makeClient, startRgw, startS3rver } from './lib/s3.mjs';
 import { readSizes, readWorkloads } from './read.mjs';
 import { writeSizes, writeWorkloads } from './write.mjs';
 
@@ -69,6 +72,7 @@ try {
       repeat: { type: 'string', default: '1' },
       json: { type: 'string' },
       's3mount-args': { type: 'string', default: '' },
+      server: { type: 'string', default: 's3rver' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -79,7 +83,7 @@ try {
 const opts = parsed.values;
 if (opts.help) {
   process.stdout.write(
-    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--workload ID,...] [--quick] [--big] [--peers] [--install-peers] [--repeat N] [--json FILE] [--s3mount-args="OPTIONS"]\n',
+    'usage: npm run bench -- [--latency MS] [--bandwidth MBPS] [--only write|read] [--workload ID,...] [--quick] [--big] [--peers] [--install-peers] [--repeat N] [--json FILE] [--s3mount-args="OPTIONS"] [--server s3rver|rgw]\n',
   );
   process.exit(0);
 }
@@ -94,6 +98,7 @@ const knownIds = [...writeWorkloads, ...readWorkloads].map((w) => w.id);
 for (const id of opts.workload?.split(',') ?? []) if (!knownIds.includes(id)) fatal(`--workload: no workload ${id}; there are ${knownIds.join(', ')}`);
 const wantPeers = opts.peers || opts['install-peers'];
 if (opts.big && opts.only === 'read') fatal('--big is a write workload: it does not go with --only read');
+if (!['s3rver', 'rgw'].includes(opts.server)) fatal(`--server takes s3rver or rgw, not ${opts.server}`);
 
 function fatal(msg) {
   process.stderr.write(`bench: ${msg}\n`);
@@ -105,6 +110,9 @@ const say = (msg) => process.stderr.write(`${msg}\n`);
 if (!existsSync(join(root, 'dist/cli/main.js'))) fatal('dist/ is not built: run `npm run build` (npm run bench does)');
 if (!existsSync('/dev/fuse')) fatal('/dev/fuse is missing: the benchmarks mount for real');
 if (spawnSync('sh', ['-c', 'command -v fusermount3'], { stdio: 'ignore' }).status !== 0) fatal('fusermount3 is missing: apt-get install -y fuse3');
+if (opts.server === 'rgw' && spawnSync('sh', ['-c', 'command -v radosgw'], { stdio: 'ignore' }).status !== 0) {
+  fatal('--server rgw: Ceph RGW is not installed: run `bash test/servers/ceph-rgw.sh install` (as root)');
+}
 
 let peers = [];
 if (wantPeers) {
@@ -151,7 +159,7 @@ function shutdown() {
     say(`/proc/mounts: nothing under ${workDir} is mounted`);
     if (mounter) await mounter.removeMountPoints();
     // Nothing under workDir is mounted any more (checked above): remove the rest.
-    for (const d of ['data', 'cache', 's3rver']) await rm(join(workDir, d), { recursive: true, force: true });
+    for (const d of ['data', 'cache', opts.server]) await rm(join(workDir, d), { recursive: true, force: true });
     await rmdir(workDir).catch((err) => say(`bench: ${workDir} not removed: ${err.message}`));
     return true;
   })();
@@ -197,7 +205,7 @@ function medianRows(list) {
 }
 
 try {
-  server = await startS3rver(join(workDir, 's3rver'));
+  server = opts.server === 'rgw' ? await startRgw(join(workDir, 'rgw')) : await startS3rver(join(workDir, 's3rver'));
   proxy = await startLatencyProxy({ upstream: server.endpoint, latencyMs, bandwidthBytesPerSec: bandwidthMBps * 1e6 });
   const s3mountArgs = opts['s3mount-args'].split(/\s+/).filter(Boolean);
   mounter = new Mounter({ root, workDir, endpoint: proxy.endpoint, s3mountArgs });
@@ -223,7 +231,7 @@ try {
     },
   };
 
-  say(`s3rver ${server.endpoint}, latency proxy ${proxy.endpoint} (${latencyMs} ms${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}), work dir ${workDir}`);
+  say(`${opts.server} ${server.endpoint}, latency proxy ${proxy.endpoint} (${latencyMs} ms${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}), work dir ${workDir}`);
   const chosen = opts.workload?.split(',');
   const sections = [];
   if (opts.only !== 'read') sections.push(['write', writeWorkloads]);
@@ -353,7 +361,7 @@ const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].
 const line = (cells) => `| ${cells.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
 console.log('');
 console.log(
-  `s3mount bench ${new Date().toISOString()}: s3rver behind the latency proxy, ${latencyMs} ms per request` +
+  `s3mount bench ${new Date().toISOString()}: ${opts.server} behind the latency proxy, ${latencyMs} ms per request` +
     `${bandwidthMBps ? `, ${bandwidthMBps} MB/s per connection` : ''}; ${cpus().length} CPUs, Node ${process.version}` +
     `${opts.quick ? '; --quick sizes' : ''}${opts['s3mount-args'] ? `; s3mount ${opts['s3mount-args']}` : ''}`,
 );

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startRgw } from './servers/start-rgw.js';
+import { startRgw } from './servers/start-rgw.mjs';
 import { startS3rver } from './servers/start-s3rver.mjs';
 
 /** The S3 servers a run can use: S3MOUNT_TEST_SERVER=s3rver (default) or rgw. */

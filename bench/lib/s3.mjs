@@ -1,4 +1,4 @@
-// The S3 side of the harness: the test server (s3rver, started as the tests start it),
+// The S3 side of the harness: the test server (s3rver or Ceph RGW, started as the tests start them),
 // SDK clients, and checks of what is in a bucket.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -16,6 +16,8 @@ export const REGION = 'us-east-1';
 
 /** The tests' own launcher of the patched s3rver (free port, stops exactly its process). */
 export { startS3rver } from '../../test/servers/start-s3rver.mjs';
+/** The tests' single-node Ceph RGW (its own pid files, stopped by its stop()). */
+export { startRgw } from '../../test/servers/start-rgw.mjs';
 
 /** The raw SDK as a careful user would set it up: path style, checksums only when required. */
 export function makeClient(endpoint, maxSockets = 64) {

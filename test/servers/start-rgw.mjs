@@ -1,55 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+// Shared by the tests (global setup) and the benchmark harness (--server rgw); typed in start-rgw.d.mts.
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface RunningRgw {
-  /** e.g. http://127.0.0.1:40123 (path-style, region us-east-1, credentials S3RVER/S3RVER) */
-  endpoint: string;
-  /**
-   * With `ldap: true`: an RGW LDAP token (base64 JSON naming ldapuser/ldappass) to
-   * use as the access key id, with any secret, blank included.
-   */
-  ldapToken?: string;
-  /** Stops exactly the daemons this start made and resolves once they have exited. */
-  stop(): Promise<void>;
-}
-
-export interface StartRgwOptions {
-  /** Also run slapd and turn RGW's LDAP auth on. */
-  ldap?: boolean;
-  /** How long `up` may take; default 90 s (about 15 s is usual). */
-  timeoutMs?: number;
-}
-
 const SCRIPT = fileURLToPath(new URL('./ceph-rgw.sh', import.meta.url));
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  /** The tail only: enough to explain a failure. */
-  stderr: string;
-}
-
-/** Runs the script with `args`, collecting its output; never rejects. */
-function runScript(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; done: Promise<Exit> } {
+/**
+ * Runs the script with `args`, collecting its output (stderr: the tail only, enough to
+ * explain a failure); never rejects.
+ * @param {string[]} args
+ * @returns {{ child: import('node:child_process').ChildProcess, done: Promise<{ code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }> }}
+ */
+function runScript(args, env = process.env) {
   // detached: the script gets its own process group, so that a timeout can stop it
   // and whatever it runs (ceph, curl...) at once. The daemons it starts run in their
   // own sessions and are stopped by `down`, from their pid files.
   const child = spawn('bash', [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
   let stdout = '';
   let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-6000)));
-  const done = new Promise<Exit>((resolve) => {
+  child.stdout?.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk) => (stderr = (stderr + chunk).slice(-6000)));
+  const done = new Promise((resolve) => {
     child.once('error', (err) => resolve({ code: null, signal: null, stdout, stderr: `${stderr}\n${err.message}` }));
     child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
   return { child, done };
 }
 
-async function down(dir: string): Promise<void> {
+/** @param {string} dir */
+async function down(dir) {
   const { code, signal, stderr } = await runScript(['down', dir]).done;
   if (code !== 0) throw new Error(`ceph-rgw.sh down ${dir} failed (${code ?? signal}):\n${stderr}`);
 }
@@ -63,20 +43,24 @@ async function down(dir: string): Promise<void> {
  * process dies without calling stop(), the pipe closes and the watchdog stops the
  * daemons, so a crashed or killed test run leaves nothing behind.
  */
-export async function startRgw(dir: string, options: StartRgwOptions = {}): Promise<RunningRgw> {
+/**
+ * @param {string} dir
+ * @param {{ ldap?: boolean, timeoutMs?: number }} [options]
+ */
+export async function startRgw(dir, options = {}) {
   const timeoutMs = options.timeoutMs ?? 90_000;
 
   const watchdog = spawn('bash', [SCRIPT, 'watch', dir], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
-  const watchdogExited = new Promise<void>((resolve) => {
+  const watchdogExited = new Promise((resolve) => {
     watchdog.once('error', () => resolve());
     watchdog.once('exit', () => resolve());
   });
   // The watchdog must not keep this process alive, nor its pipe.
   watchdog.unref();
-  (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  watchdog.stdin?.unref?.();
 
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
+  let stopping;
+  const stop = () => {
     stopping ??= (async () => {
       try {
         await down(dir);
@@ -86,7 +70,7 @@ export async function startRgw(dir: string, options: StartRgwOptions = {}): Prom
         // unreferenced child would let node exit before the caller's next step.
         watchdog.ref();
         watchdog.stdin?.destroy();
-        let timer: NodeJS.Timeout | undefined;
+        let timer;
         await Promise.race([watchdogExited, new Promise((resolve) => (timer = setTimeout(resolve, 15_000)))]);
         clearTimeout(timer);
       }
@@ -112,7 +96,7 @@ export async function startRgw(dir: string, options: StartRgwOptions = {}): Prom
   const exit = await done;
   clearTimeout(timer);
 
-  const fail = async (why: string): Promise<never> => {
+  const fail = async (why) => {
     await stop().catch(() => undefined);
     throw new Error(`Ceph RGW did not start in ${dir}: ${why}${exit.stderr ? `\n${exit.stderr}` : ''}`);
   };
@@ -122,7 +106,7 @@ export async function startRgw(dir: string, options: StartRgwOptions = {}): Prom
   const endpoint = exit.stdout.trim().split('\n').pop() ?? '';
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(endpoint)) return fail(`unexpected output ${JSON.stringify(exit.stdout)}`);
 
-  let ldapToken: string | undefined;
+  let ldapToken;
   if (options.ldap) {
     ldapToken = (await readFile(join(dir, 'ldap-token'), 'utf8')).trim();
     if (!ldapToken) return fail('empty ldap-token');
