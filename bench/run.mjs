@@ -22,8 +22,8 @@
 //   --json FILE         also write the results as JSON
 //   --s3mount-args="…"  extra options for every s3mount mount, e.g. --s3mount-args="--stat-ttl 60"
 //   --server s3rver|rgw the S3 server behind the proxy (default s3rver): rgw is the tests'
-//                       single-node Ceph RGW (bash test/servers/ceph-rgw.sh install first), a
-//                       C++ server that leaves the 2 cores to the clients far more than s3rver
+//                       single-node Ceph RGW (bash test/servers/ceph-rgw.sh install first), the
+//                       server the tests call the truth
 //
 // Layout: bench/latency-proxy.mjs (the proxy), bench/write.mjs and bench/read.mjs (the
 // workloads), bench/lib/ (server, SDK, data sets, mounts, timing).
