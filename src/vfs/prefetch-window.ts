@@ -10,7 +10,7 @@ export type EntryKind = 'file' | 'dir';
 
 export class PrefetchWindow {
   /** Index in `entries` of the next one to consider. */
-  private next: number;
+  private next = 0;
   /** Entries fetched ahead (or under way) that no lookup has asked for yet. */
   private readonly ahead = new Set<string>();
 
@@ -19,11 +19,7 @@ export class PrefetchWindow {
     private readonly entries: ReadonlyArray<readonly [path: string, kind: EntryKind]>,
     /** Most entries ahead at once. */
     private readonly size: number,
-    /** The first entry to consider: where the walk that asked for the listing is. */
-    start = 0,
-  ) {
-    this.next = start;
-  }
+  ) {}
 
   /** A lookup asked for `path`: it no longer counts as ahead. */
   served(path: string): void {
