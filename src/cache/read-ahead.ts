@@ -46,12 +46,9 @@ export class ReadAhead {
   private runStart = 0;
   /** The run's bytes before this have been handed back (see passOver). */
   private passedTo = 0;
-  private readonly runs: SequentialRuns;
 
-  /** A file's read-ahead, one of `runs`, or alone with a maximum of its own. */
-  constructor(runs: SequentialRuns | number) {
-    this.runs = typeof runs === 'number' ? new SequentialRuns(runs) : runs;
-  }
+  /** A file's read-ahead, one of `runs`. */
+  constructor(private readonly runs: SequentialRuns) {}
 
   /**
    * Notes a read of [start, end) and answers how many chunks to fetch ahead of it. The

@@ -51,6 +51,11 @@ function mibServer(objects: Map<string, Buffer>) {
   return { requests, fetch };
 }
 
+/** The read-ahead of a file read with no other, up to `maxChunks` ahead. */
+function readingAlone(maxChunks: number): ReadAhead {
+  return new ReadAhead(new SequentialRuns(maxChunks));
+}
+
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
   for (const name of await readdir(dir, { recursive: true })) {
@@ -81,7 +86,7 @@ function openDisk(dir: string): Promise<DiskChunks> {
 
 describe('read-ahead', () => {
   it('doubles the window on sequential reads up to the maximum, and drops it on a jump', () => {
-    const r = new ReadAhead(8);
+    const r = readingAlone(8);
     expect(r.next(0, 100, 10)).toBe(1);
     expect(r.next(100, 200, 10)).toBe(2);
     expect(r.next(200, 300, 10)).toBe(4);
@@ -92,7 +97,7 @@ describe('read-ahead', () => {
   });
 
   it('starts no read-ahead for a first read in the middle of a file', () => {
-    expect(new ReadAhead(8).next(5000, 6000, 10)).toBe(0);
+    expect(readingAlone(8).next(5000, 6000, 10)).toBe(0);
   });
 
   it('shares the most chunks ahead among the files in a sequential run, and gives a share back at a jump or close', () => {
@@ -126,7 +131,7 @@ describe('object reader', () => {
     const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 0, sequentialCutoff: 0 });
     const read = async (position: number, length: number): Promise<Buffer> => {
       const target = Buffer.alloc(length);
-      return target.subarray(0, await reader.read(o.version, new ReadAhead(1), target, position));
+      return target.subarray(0, await reader.read(o.version, readingAlone(1), target, position));
     };
     const reads: Array<[number, number]> = [[0, 1], [KiB - 1, 2], [3 * KiB - 10, 2 * KiB + 20], [10 * KiB, 100], [10 * KiB + 4, 1]];
     for (const [position, length] of reads) {
@@ -146,12 +151,12 @@ describe('object reader', () => {
   it('fetches a sequential reader ahead in big requests, and concurrent readers share them', async () => {
     const o = fakeObject(64 * KiB);
     const reader = new ObjectReader(new ChunkCache(KiB, 1024 * KiB, undefined, o.fetch), { maxReadAhead: 16 * KiB, sequentialCutoff: 0 });
-    const ahead = new ReadAhead(16);
+    const ahead = readingAlone(16);
     const out = Buffer.alloc(o.bytes.length);
     for (let position = 0; position < out.length; position += 512) {
       const [a, b] = await Promise.all([
         reader.read(o.version, ahead, out.subarray(position, position + 512), position),
-        reader.read(o.version, new ReadAhead(16), Buffer.alloc(512), position), // another reader, same bytes
+        reader.read(o.version, readingAlone(16), Buffer.alloc(512), position), // another reader, same bytes
       ]);
       expect(a).toBe(512);
       expect(b).toBe(512);
@@ -381,7 +386,7 @@ describe('chunk cache, disk writes', () => {
     await cache.saveAll();
     expect([...Array(4).keys()].filter((index) => cache.isAtHand(o.version, index))).toEqual([0, 1, 2, 3]);
     const requests = o.requests.length;
-    await reader.read(o.version, new ReadAhead(4), out, 0);
+    await reader.read(o.version, readingAlone(4), out, 0);
     expect(o.requests.length).toBe(requests);
   });
 
@@ -459,9 +464,9 @@ describe('chunk cache, disk writes', () => {
     expect(released.atHand).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 30, 31]);
     requests.length = 0;
     const out = Buffer.alloc(KiB);
-    await released.reader.read(version, new ReadAhead(8), out, 3 * MiB);
+    await released.reader.read(version, readingAlone(8), out, 3 * MiB);
     expect(requests).toEqual([]);
-    await released.reader.read(version, new ReadAhead(8), out, 10 * MiB + 5);
+    await released.reader.read(version, readingAlone(8), out, 10 * MiB + 5);
     expect(out.equals(bytes.subarray(10 * MiB + 5, 10 * MiB + 5 + KiB))).toBe(true);
     expect(requests).toEqual([['stream', 10, 11]]);
     // --sequential-cutoff 0 keeps everything: nothing is let go either.
