@@ -46,6 +46,8 @@ export class ReadAhead {
   private runStart = 0;
   /** The run's bytes before this have been handed back (see passOver). */
   private passedTo = 0;
+  /** readWholeNow has answered true. */
+  private toldWhole = false;
 
   /** A file's read-ahead, one of `runs`. */
   constructor(private readonly runs: SequentialRuns) {}
@@ -69,6 +71,16 @@ export class ReadAhead {
     if (this.window === 0 && wasRunning) this.runs.leave();
     this.expected = Math.max(end, sequential ? this.expected : end);
     return Math.min(this.window, this.runs.chunksPerRun);
+  }
+
+  /**
+   * Whether reads have now covered the file, [0, size), in one sequential run: true
+   * once, at the first call after that.
+   */
+  readWholeNow(size: number): boolean {
+    if (this.toldWhole || this.runStart !== 0 || this.expected < size) return false;
+    this.toldWhole = true;
+    return true;
   }
 
   /** The file is closed: its share goes back to the other runs. */

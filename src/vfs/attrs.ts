@@ -353,6 +353,12 @@ export class AttrStore {
     return cached && cached.expires > Date.now() ? cached.attrs : undefined;
   }
 
+  /** The names in a directory in listing order, if a fresh listing of it is cached. */
+  listedNames(path: string): string[] | undefined {
+    const listing = this.freshListing(path);
+    return listing && [...listing.children.keys()];
+  }
+
   private freshListing(path: string): Listing | undefined {
     const listing = this.listings.get(path);
     return listing && listing.expires > Date.now() ? listing : undefined;

@@ -10,6 +10,8 @@ import type { Bucket } from '../s3/bucket.js';
 import { encodeMeta, type PosixMeta } from '../s3/metadata.js';
 import type { Journal } from '../upload/journal.js';
 import type { ObjectWriter } from '../upload/object-writer.js';
+import type { ObjectVersion } from '../cache/chunk-cache.js';
+import { FilesReadInOrder } from '../cache/files-in-order.js';
 import type { ObjectReader } from '../cache/object-reader.js';
 import type { StagedObject } from '../upload/staged-object.js';
 import type { DrainProgress } from '../upload/uploader.js';
@@ -34,6 +36,11 @@ export interface VfsParts {
 const O_ACCMODE = 3;
 /** Parallel copies and deletes of a directory rename. */
 const TREE_CONCURRENCY = 16;
+/**
+ * Files of a directory fetched ahead of a reader going through it in listing order:
+ * twice the read-ahead GETs in flight, so that the next ones start as soon as one ends.
+ */
+const FILES_AHEAD = 16;
 
 function now(): Timespec {
   const ms = Date.now();
@@ -89,6 +96,7 @@ export class Vfs implements FuseOperations {
   private readonly reader: ObjectReader;
   /** The ETag each path had when last opened for reading: the kernel's cache of it is good while it stays. */
   private readonly openedVersions = new LRUCache<string, string>({ max: 100_000 });
+  private readonly filesInOrder = new FilesReadInOrder(FILES_AHEAD);
 
   constructor(
     private readonly bucket: Bucket,
@@ -242,7 +250,9 @@ export class Vfs implements FuseOperations {
     }
     const version = { key: this.ns.key(file.path), etag: file.etag, size: file.size };
     try {
-      return await this.reader.read(version, file.readAhead, target, position);
+      const reading = this.reader.read(version, file.readAhead, target, position);
+      if (file.readAhead.readWholeNow(file.size)) this.readNextFilesAhead(file.path);
+      return await reading;
     } catch (err) {
       if (!(err instanceof FsError && err.code === 'ESTALE')) throw err;
     }
@@ -254,6 +264,23 @@ export class Vfs implements FuseOperations {
     file.size = attrs.size;
     file.etag = attrs.etag;
     return this.reader.read({ key: version.key, etag: attrs.etag, size: attrs.size }, file.readAhead, target, position);
+  }
+
+  /**
+   * `path` has been read whole: if that continues a run through its directory in
+   * listing order, the files after it are fetched ahead (those whose attributes are at
+   * hand: the lookups' prefetch window has HEADed them).
+   */
+  private readNextFilesAhead(path: string): void {
+    const dir = parentOf(path);
+    const versions: ObjectVersion[] = [];
+    for (const name of this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listedNames(dir))) {
+      const next = joinPath(dir, name);
+      const attrs = this.attrs.peek(next);
+      if (attrs?.kind !== 'file' || !attrs.etag || this.staged.get(next)) continue;
+      versions.push({ key: this.ns.key(next), etag: attrs.etag, size: attrs.size });
+    }
+    this.reader.readFilesAhead(versions);
   }
 
   async write(_path: string | null, fh: number, data: Buffer, position: number): Promise<number> {

@@ -4,7 +4,7 @@
 // the SDK before the mount looks at them (listings and stats are cached).
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startLatencyProxy, type LatencyProxy } from '../../bench/latency-proxy.mjs';
@@ -339,6 +339,30 @@ describe('read cache', () => {
     expect(final.bytes, report).toBeLessThanOrEqual(2 * MiB);
     expect(mounted.bytes, report).toBeLessThanOrEqual(2 * MiB);
     expect(most.bytes, report).toBeLessThanOrEqual(2 * MiB);
+  });
+});
+
+describe('files read in listing order', () => {
+  it('md5sum over a directory: the next files are fetched before md5sum opens them, and each file with one GET', { timeout: 60_000 }, async () => {
+    const bucket = await createTestBucket('rc-inorder');
+    // Under 1 MiB, the default chunk: one GET each.
+    const files = Array.from({ length: 40 }, (_, i) => ({ name: `f${String(i).padStart(2, '0')}`, data: randomBytes(1000 + i * 2500) }));
+    for (const f of files) await putObject(bucket, `tree/${f.name}`, f.data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint, args: ['--stat-ttl', '60'] });
+    // ls -l lists the directory and has every file's attributes (ETag, size) at hand.
+    await runOk('ls', ['-l', mnt.path('tree')], { timeoutMs: 30_000 });
+    const sums = join(local, 'inorder.md5');
+    await writeFile(sums, files.map((f) => `${md5(f.data)}  ${mnt.path(`tree/${f.name}`)}\n`).join(''));
+
+    proxy.reset();
+    const firstThree = await runOk('md5sum', files.slice(0, 3).map((f) => mnt.path(`tree/${f.name}`)), { timeoutMs: 30_000 });
+    expect(firstThree.trim().split('\n').map((line) => line.split(' ')[0])).toEqual(files.slice(0, 3).map((f) => md5(f.data)));
+    // f01 read whole after f00: f02..f17 are fetched ahead; after f02, f18 too.
+    await waitUntil('f00..f18 fetched', () => gets() >= 19);
+    expect(gets(), summary()).toBe(19);
+
+    await runOk('md5sum', ['-c', '--quiet', sums], { timeoutMs: 30_000 });
+    expect(gets(), summary()).toBe(files.length);
   });
 });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { ReadAhead } from '../../src/cache/read-ahead.js';
 import type { Timespec } from '../../src/fs-types.js';
 import { formatMtime } from '../../src/s3/metadata.js';
+import { waitUntil } from '../support/run.js';
 import { createTestBucket, getObjectBytes, headObject, listKeys, putObject } from '../support/s3.js';
 import {
   DEFAULT_OPTIONS,
@@ -15,6 +16,7 @@ import {
   S_IFREG,
   md5,
   names,
+  putMany,
   readAt,
   readFile,
   readHandle,
@@ -402,6 +404,48 @@ describe('reading', () => {
 
   it('answers EBADF for a handle that is not open', { timeout: 10_000 }, async () => {
     await expect(v.vfs.read(null, 999_999, Buffer.alloc(1), 0)).rejects.toMatchObject({ code: 'EBADF' });
+  });
+});
+
+describe('reading the files of a directory in listing order', () => {
+  // Under the tests' 256 KiB chunk: one GET each.
+  const bodies = Array.from({ length: 8 }, (_, i) => randomBytes(10_000 + i * 30_000));
+  const paths = bodies.map((_, i) => `/inorder/f${i}.bin`);
+
+  beforeAll(async () => {
+    await putMany(bucket, bodies.map((body, i) => [`inorder/f${i}.bin`, body]));
+  });
+
+  /** A Vfs that has listed the directory and has every entry's attributes, and the keys of its GETs. */
+  async function listedVfs(): Promise<{ v: TestVfs; gets: () => string[] }> {
+    const v = await freshVfs();
+    expect(names(await v.vfs.readdir('/inorder'))).toEqual(['.', '..', ...paths.map((p) => p.slice('/inorder/'.length))]);
+    for (const path of paths) await v.vfs.getattr(path);
+    const streamRange = vi.spyOn(v.bucket, 'streamRange');
+    return { v, gets: () => streamRange.mock.calls.map(([key]) => key) };
+  }
+
+  it('fetches the next files ahead once two were read whole one after the other, and reads each with one GET', { timeout: 30_000 }, async () => {
+    const { v, gets } = await listedVfs();
+    expect(md5(await readFile(v.vfs, paths[0] as string))).toBe(md5(bodies[0] as Buffer));
+    expect(gets()).toEqual(['inorder/f0.bin']);
+    expect(md5(await readFile(v.vfs, paths[1] as string))).toBe(md5(bodies[1] as Buffer));
+    await waitUntil('the files after f1 fetched', () => gets().length === paths.length);
+    expect(gets().sort()).toEqual(paths.map((p) => p.slice(1)));
+    for (const [i, path] of paths.entries()) expect(md5(await readFile(v.vfs, path))).toBe(md5(bodies[i] as Buffer));
+    expect(gets().length).toBe(paths.length);
+  });
+
+  it('fetches nothing ahead for files read out of order or read in part', { timeout: 30_000 }, async () => {
+    const { v, gets } = await listedVfs();
+    for (const i of [0, 5, 2, 7]) expect(md5(await readFile(v.vfs, paths[i] as string))).toBe(md5(bodies[i] as Buffer));
+    expect(gets()).toEqual(['inorder/f0.bin', 'inorder/f5.bin', 'inorder/f2.bin', 'inorder/f7.bin']);
+    for (const i of [3, 4]) {
+      const { fh } = await v.vfs.open(paths[i] as string, O_RDONLY);
+      expect(await readAt(v.vfs, fh, 0, 100)).toEqual((bodies[i] as Buffer).subarray(0, 100));
+      await v.vfs.release(null, fh);
+    }
+    expect(gets().slice(4)).toEqual(['inorder/f3.bin', 'inorder/f4.bin']);
   });
 });
 

@@ -96,6 +96,22 @@ describe('read-ahead', () => {
     expect(r.next(10_100, 10_200, 10)).toBe(1);
   });
 
+  it('tells once that reads have covered the file from its first byte to its end in one run', () => {
+    const whole = readingAlone(8);
+    whole.next(0, 100, 10);
+    expect(whole.readWholeNow(250)).toBe(false);
+    whole.next(100, 250, 10);
+    expect(whole.readWholeNow(250)).toBe(true);
+    expect(whole.readWholeNow(250)).toBe(false); // told already
+    const jumped = readingAlone(8);
+    jumped.next(0, 100, 10);
+    jumped.next(150, 250, 10); // a jump: [100, 150) was not read
+    expect(jumped.readWholeNow(250)).toBe(false);
+    const tail = readingAlone(8);
+    tail.next(200, 250, 10);
+    expect(tail.readWholeNow(250)).toBe(false);
+  });
+
   it('starts no read-ahead for a first read in the middle of a file', () => {
     expect(readingAlone(8).next(5000, 6000, 10)).toBe(0);
   });
@@ -191,6 +207,41 @@ describe('object reader', () => {
     b.ahead.close();
     await readChunk(a, 16);
     expect(fetchedTo('a')).toBe(48); // 16 + 32: all of it again
+  });
+});
+
+describe('object reader, files ahead', () => {
+  /** Objects f0..f{n-1} of the given sizes, served by mibServer (which rounds requests to whole MiB). */
+  function files(sizes: number[]) {
+    const objects = new Map(sizes.map((size, i) => [`f${i}`, randomBytes(Math.ceil(size / MiB) * MiB).subarray(0, size)] as const));
+    const versions = [...objects].map(([key, bytes]) => ({ key, etag: 'e1', size: bytes.length }));
+    return { objects, versions };
+  }
+
+  it('fetches the next files whole, within the read-ahead, and reading them then asks for nothing', async () => {
+    const { objects, versions } = files([MiB, 2 * MiB, 0, 3 * MiB, 2 * MiB]);
+    const server = mibServer(objects);
+    const cache = new ChunkCache(MiB, 1024 * MiB, undefined, server.fetch);
+    const reader = new ObjectReader(cache, { maxReadAhead: 7 * MiB, sequentialCutoff: 0 });
+    reader.readFilesAhead(versions);
+    // 1 + 2 + 0 + 3 MiB fit in 7 MiB; with f4's 2 more they would not
+    expect(server.requests).toEqual([['f0', 0, 1], ['f1', 0, 2], ['f3', 0, 3]]);
+    for (const version of versions.slice(0, 4)) {
+      const out = Buffer.alloc(version.size + 1);
+      expect(await reader.read(version, readingAlone(1), out, 0)).toBe(version.size);
+      expect(out.subarray(0, version.size).equals(objects.get(version.key) as Buffer)).toBe(true);
+    }
+    expect(server.requests.length).toBe(3);
+    reader.readFilesAhead(versions.slice(1)); // at hand already: only f4 is new
+    expect(server.requests.slice(3)).toEqual([['f4', 0, 2]]);
+  });
+
+  it("fetches only a file's first read-ahead request ahead", () => {
+    const { objects, versions } = files([20 * MiB]);
+    const server = mibServer(objects);
+    const reader = new ObjectReader(new ChunkCache(MiB, 1024 * MiB, undefined, server.fetch), { maxReadAhead: 64 * MiB, sequentialCutoff: 0 });
+    reader.readFilesAhead(versions);
+    expect(server.requests).toEqual([['f0', 0, 8]]);
   });
 });
 

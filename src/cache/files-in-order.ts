@@ -1,0 +1,64 @@
+// Runs of files of one directory read whole, one after another, in listing order: what
+// `md5sum -c`, `tar c`, `cp -r`, `grep -r` and `rsync` do. Each file costs them a full
+// round trip to S3 before its first byte (2000 small files against a 20 ms region: 66 s
+// for `md5sum -c`, 5-6 s for the raw SDK fetching 16 at a time), unless the next files
+// of the run are fetched while they read this one.
+
+/**
+ * How far past the run's last file the next one read may be in the listing and still
+ * continue it: the names between may be subdirectories, empty files (no read), or files
+ * the tool leaves out.
+ */
+const MAX_STEP = 4;
+/** Directories whose runs are remembered at once; a bound, not a policy. */
+const MAX_DIRECTORIES = 1000;
+
+interface Run {
+  /** The directory's names in listing order, as they were when the run began. */
+  names: readonly string[];
+  /** Index in `names` of the last file read. */
+  at: number;
+}
+
+export class FilesReadInOrder {
+  private readonly runs = new Map<string, Run>();
+
+  constructor(
+    /** How many names past the last file read are fetched ahead. */
+    private readonly filesAhead: number,
+  ) {}
+
+  /**
+   * Notes that `name` in `dir` was read whole. Answers the names after it, in listing
+   * order, to fetch ahead: none unless it continues a run (one file read whole is no
+   * run yet: `cat` of one file, or a tool reading a file it needs). `listing()` gives
+   * the directory's names in listing order, or undefined when no listing is at hand.
+   */
+  readWhole(dir: string, name: string, listing: () => readonly string[] | undefined): string[] {
+    const run = this.runs.get(dir);
+    const next = run ? indexWithin(run.names, name, run.at + 1, MAX_STEP) : -1;
+    if (!run || next < 0) {
+      this.begin(dir, name, listing());
+      return [];
+    }
+    run.at = next;
+    return run.names.slice(next + 1, next + 1 + this.filesAhead);
+  }
+
+  private begin(dir: string, name: string, names: readonly string[] | undefined): void {
+    const at = names?.indexOf(name) ?? -1;
+    if (!names || at < 0) {
+      this.runs.delete(dir);
+      return;
+    }
+    if (this.runs.size >= MAX_DIRECTORIES) this.runs.clear();
+    this.runs.set(dir, { names, at });
+  }
+}
+
+/** Index of `name` in names[from, from + count), or -1. */
+function indexWithin(names: readonly string[], name: string, from: number, count: number): number {
+  const end = Math.min(names.length, from + count);
+  for (let i = from; i < end; i++) if (names[i] === name) return i;
+  return -1;
+}

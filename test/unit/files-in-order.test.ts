@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { FilesReadInOrder } from '../../src/cache/files-in-order.js';
+
+const names = Array.from({ length: 30 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+const listing = (): string[] => names;
+
+describe('files read in order', () => {
+  it('fetches nothing for the first file of a run, then the names after each next one', () => {
+    const runs = new FilesReadInOrder(3);
+    expect(runs.readWhole('/d', 'f00', listing)).toEqual([]);
+    expect(runs.readWhole('/d', 'f01', listing)).toEqual(['f02', 'f03', 'f04']);
+    expect(runs.readWhole('/d', 'f02', listing)).toEqual(['f03', 'f04', 'f05']);
+    expect(runs.readWhole('/d', 'f28', listing)).toEqual([]); // a jump: a new run begins there
+    expect(runs.readWhole('/d', 'f29', listing)).toEqual([]); // the last name: nothing after it
+  });
+
+  it('continues a run over a few names left out, and not over more', () => {
+    const runs = new FilesReadInOrder(2);
+    runs.readWhole('/d', 'f00', listing);
+    expect(runs.readWhole('/d', 'f04', listing)).toEqual(['f05', 'f06']); // 3 left out
+    expect(runs.readWhole('/d', 'f09', listing)).toEqual([]); // 4 left out: a new run
+    expect(runs.readWhole('/d', 'f10', listing)).toEqual(['f11', 'f12']);
+  });
+
+  it('begins a new run at a file read again or out of order', () => {
+    const runs = new FilesReadInOrder(2);
+    runs.readWhole('/d', 'f05', listing);
+    expect(runs.readWhole('/d', 'f05', listing)).toEqual([]);
+    expect(runs.readWhole('/d', 'f04', listing)).toEqual([]);
+    expect(runs.readWhole('/d', 'f05', listing)).toEqual(['f06', 'f07']);
+  });
+
+  it('keeps one run per directory, and none where no listing is at hand or the name is not in it', () => {
+    const runs = new FilesReadInOrder(1);
+    runs.readWhole('/a', 'f00', listing);
+    runs.readWhole('/b', 'f10', listing);
+    expect(runs.readWhole('/a', 'f01', listing)).toEqual(['f02']);
+    expect(runs.readWhole('/b', 'f11', listing)).toEqual(['f12']);
+    runs.readWhole('/c', 'f00', () => undefined);
+    expect(runs.readWhole('/c', 'f01', () => undefined)).toEqual([]);
+    runs.readWhole('/a', 'new', listing); // not listed: the run through /a is over
+    expect(runs.readWhole('/a', 'f03', listing)).toEqual([]);
+  });
+
+  it('asks for the listing only when a run begins', () => {
+    const runs = new FilesReadInOrder(1);
+    let asked = 0;
+    const counted = (): string[] => {
+      asked++;
+      return names;
+    };
+    for (const name of names.slice(0, 10)) runs.readWhole('/d', name, counted);
+    expect(asked).toBe(1);
+  });
+});
