@@ -46,6 +46,8 @@ export interface AttrDefaults {
 interface Listing {
   /** Child name -> kind as the listing shows it (a prefix is a directory). */
   children: Map<string, 'file' | 'dir'>;
+  /** File children as listed, until a change made here supersedes them. */
+  files: Map<string, ListedObject>;
   expires: number;
 }
 
@@ -299,7 +301,7 @@ export class AttrStore {
         listed.set(name, o);
       }
     }
-    const listing = { children, expires: Date.now() + this.ttlMs };
+    const listing = { children, files: listed, expires: Date.now() + this.ttlMs };
     this.listings.set(path, listing);
     if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
     else if (prefetch) this.prefetch(path, children, prefetch.from);
@@ -359,6 +361,18 @@ export class AttrStore {
     return listing && [...listing.children.keys()];
   }
 
+  /**
+   * The ETag and size of a file without asking S3: its cached attributes, or else its
+   * directory's fresh listing (while a HEAD is under way, say). Undefined for what is
+   * not known to be a file.
+   */
+  knownVersion(path: string): { etag: string; size: number } | undefined {
+    const attrs = this.peek(path);
+    if (attrs) return attrs.kind === 'file' && attrs.etag ? { etag: attrs.etag, size: attrs.size } : undefined;
+    const listed = this.freshListing(parentOf(path))?.files.get(baseName(path));
+    return listed?.etag ? { etag: listed.etag, size: listed.size } : undefined;
+  }
+
   private freshListing(path: string): Listing | undefined {
     const listing = this.listings.get(path);
     return listing && listing.expires > Date.now() ? listing : undefined;
@@ -390,19 +404,22 @@ export class AttrStore {
     this.remember(path, attrs);
     const listing = this.listings.get(parentOf(path));
     listing?.children.set(baseName(path), attrs.kind === 'dir' ? 'dir' : 'file');
+    listing?.files.delete(baseName(path));
   }
 
   /** A directory just made here is empty: its first lookups need not ask S3. */
   setEmptyDir(path: string, attrs: NodeAttrs): void {
     this.set(path, attrs);
-    this.listings.set(path, { children: new Map(), expires: Date.now() + this.ttlMs });
+    this.listings.set(path, { children: new Map(), files: new Map(), expires: Date.now() + this.ttlMs });
   }
 
   /** Records that `path` is gone. */
   remove(path: string): void {
     this.pending.delete(path);
     this.remember(path, undefined);
-    this.listings.get(parentOf(path))?.children.delete(baseName(path));
+    const listing = this.listings.get(parentOf(path));
+    listing?.children.delete(baseName(path));
+    listing?.files.delete(baseName(path));
     this.listings.delete(path);
   }
 

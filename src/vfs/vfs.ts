@@ -268,17 +268,16 @@ export class Vfs implements FuseOperations {
 
   /**
    * `path` has been read whole: if that continues a run through its directory in
-   * listing order, the files after it are fetched ahead (those whose attributes are at
-   * hand: the lookups' prefetch window has HEADed them).
+   * listing order, the files after it are fetched ahead, as their attributes or the
+   * directory's listing know them.
    */
   private readNextFilesAhead(path: string): void {
     const dir = parentOf(path);
     const versions: ObjectVersion[] = [];
     for (const name of this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listedNames(dir))) {
       const next = joinPath(dir, name);
-      const attrs = this.attrs.peek(next);
-      if (attrs?.kind !== 'file' || !attrs.etag || this.staged.get(next)) continue;
-      versions.push({ key: this.ns.key(next), etag: attrs.etag, size: attrs.size });
+      const known = this.staged.get(next) ? undefined : this.attrs.knownVersion(next);
+      if (known) versions.push({ key: this.ns.key(next), ...known });
     }
     this.reader.readFilesAhead(versions);
   }
