@@ -297,7 +297,7 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--memory-cache-size <SIZE>', `chunks kept in memory (default: ${formatBytes(DEFAULTS.memoryCacheSize)})`)
     .option(
       '--max-read-ahead <SIZE>',
-      `most the sequential readers fetch ahead, in 8M requests, shared by the files read at once (default: ${formatBytes(DEFAULTS.maxReadAhead)})`,
+      `most the sequential readers fetch ahead, in 8M requests, shared by the files read at once; also bounds the next files fetched ahead of a tool reading a directory file after file (default: ${formatBytes(DEFAULTS.maxReadAhead)})`,
     )
     .option(
       '--sequential-cutoff <SIZE>',
