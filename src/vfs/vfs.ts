@@ -250,9 +250,9 @@ export class Vfs implements FuseOperations {
     }
     const version = { key: this.ns.key(file.path), etag: file.etag, size: file.size };
     try {
-      const reading = this.reader.read(version, file.readAhead, target, position);
+      const filled = await this.reader.read(version, file.readAhead, target, position);
       if (file.readAhead.readWholeNow(file.size)) this.readNextFilesAhead(file.path);
-      return await reading;
+      return filled;
     } catch (err) {
       if (!(err instanceof FsError && err.code === 'ESTALE')) throw err;
     }
