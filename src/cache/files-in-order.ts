@@ -22,6 +22,12 @@ interface Run {
 
 export class FilesReadInOrder {
   private readonly runs = new Map<string, Run>();
+  /**
+   * The directory where the last run read its listing's last name, until a file of
+   * another directory is read whole: a walk through a tree (`tar c`, `cp -r`) goes on
+   * to the next directory, whose run then fetches ahead from its first file on.
+   */
+  private finished: string | undefined;
 
   constructor(
     /** How many names past the last file read are fetched ahead. */
@@ -35,24 +41,34 @@ export class FilesReadInOrder {
    * the directory's names in listing order, or undefined when no listing is at hand.
    */
   readWhole(dir: string, name: string, listing: () => readonly string[] | undefined): string[] {
-    const run = this.runs.get(dir);
+    let run = this.runs.get(dir);
     const next = run ? indexWithin(run.names, name, run.at + 1, MAX_STEP) : -1;
-    if (!run || next < 0) {
-      this.begin(dir, name, listing());
-      return [];
+    const walkedOn = this.finished !== undefined && this.finished !== dir;
+    if (run && next >= 0) run.at = next;
+    else {
+      run = this.begin(dir, name, listing());
+      // No listing yet (the first lookup in a directory probes): the walk may go on
+      // from the next file, once the directory is listed.
+      if (!run) return [];
+      if (!walkedOn) {
+        this.finished = undefined;
+        return [];
+      }
     }
-    run.at = next;
-    return run.names.slice(next + 1, next + 1 + this.filesAhead);
+    this.finished = run.at === run.names.length - 1 ? dir : undefined;
+    return run.names.slice(run.at + 1, run.at + 1 + this.filesAhead);
   }
 
-  private begin(dir: string, name: string, names: readonly string[] | undefined): void {
+  private begin(dir: string, name: string, names: readonly string[] | undefined): Run | undefined {
     const at = names?.indexOf(name) ?? -1;
     if (!names || at < 0) {
       this.runs.delete(dir);
-      return;
+      return undefined;
     }
     if (this.runs.size >= MAX_DIRECTORIES) this.runs.clear();
-    this.runs.set(dir, { names, at });
+    const run = { names, at };
+    this.runs.set(dir, run);
+    return run;
   }
 }
 

@@ -42,6 +42,31 @@ describe('files read in order', () => {
     expect(runs.readWhole('/a', 'f03', listing)).toEqual([]);
   });
 
+  it("goes on into another directory from its first file once a run read its directory's last name", () => {
+    const runs = new FilesReadInOrder(2);
+    const short = (): string[] => ['sub', 'x', 'y', 'z'];
+    runs.readWhole('/a', 'x', short);
+    expect(runs.readWhole('/a', 'y', short)).toEqual(['z']);
+    expect(runs.readWhole('/a', 'z', short)).toEqual([]); // the last name
+    expect(runs.readWhole('/b', 'f00', listing)).toEqual(['f01', 'f02']);
+    expect(runs.readWhole('/b', 'f01', listing)).toEqual(['f02', 'f03']);
+    // not at /b's end: the next directory begins as any run does
+    expect(runs.readWhole('/c', 'f00', listing)).toEqual([]);
+  });
+
+  it('goes on into a directory not listed yet from its second file, and not back into the one it finished', () => {
+    const runs = new FilesReadInOrder(2);
+    const short = (): string[] => ['x', 'y'];
+    runs.readWhole('/a', 'x', short);
+    runs.readWhole('/a', 'y', short); // the last name
+    expect(runs.readWhole('/b', 'f00', () => undefined)).toEqual([]); // its first lookup probed: no listing
+    expect(runs.readWhole('/b', 'f01', listing)).toEqual(['f02', 'f03']);
+    const again = new FilesReadInOrder(2);
+    again.readWhole('/a', 'x', short);
+    again.readWhole('/a', 'y', short);
+    expect(again.readWhole('/a', 'x', short)).toEqual([]); // the same directory again
+  });
+
   it('asks for the listing only when a run begins', () => {
     const runs = new FilesReadInOrder(1);
     let asked = 0;
