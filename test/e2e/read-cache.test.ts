@@ -366,6 +366,31 @@ describe('files read in listing order', () => {
   });
 });
 
+describe('files read in listing order, through a tree', () => {
+  it('tar c and cp -r of a tree of small directories: exact bytes, one GET per file', { timeout: 60_000 }, async () => {
+    const bucket = await createTestBucket('rc-walk');
+    const files = [
+      ...Array.from({ length: 4 }, (_, d) => Array.from({ length: 6 }, (_, i) => `tree/d${d}/f${i}`)).flat(),
+      'tree/top-a',
+      'tree/top-b',
+    ].map((key, i) => ({ key, data: randomBytes(500 + i * 3000) }));
+    for (const f of files) await putObject(bucket, f.key, f.data);
+    const mnt = await mountBucket(bucket, { endpoint: proxy.endpoint });
+    const out = join(local, 'walk-tar');
+    const copy = join(local, 'walk-cp');
+    await runOk('mkdir', ['-p', out]);
+
+    proxy.reset();
+    await runOk('sh', ['-c', 'tar -c -C "$1" tree | tar -x -C "$2"', 'sh', mnt.path(''), out], { timeoutMs: 50_000 });
+    for (const f of files) expect(md5(await readFile(join(out, f.key))), f.key).toBe(md5(f.data));
+    expect(gets(), summary()).toBe(files.length);
+
+    await runOk('cp', ['-r', mnt.path('tree'), copy], { timeoutMs: 50_000 });
+    for (const f of files) expect(md5(await readFile(join(copy, f.key.slice('tree/'.length)))), f.key).toBe(md5(f.data));
+    expect(gets(), summary()).toBe(files.length); // read again: no GET
+  });
+});
+
 describe('directory scans', () => {
   it('stat of many files in one directory: one HEAD each and a listing, not a probe each; later puts show after the stat TTL', { timeout: 60_000 }, async () => {
     const bucket = await createTestBucket('rc-scan');
