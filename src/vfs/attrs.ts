@@ -46,7 +46,7 @@ export interface AttrDefaults {
 interface Listing {
   /** Child name -> kind as the listing shows it (a prefix is a directory). */
   children: Map<string, 'file' | 'dir'>;
-  /** File children as listed, until a change made here supersedes them. */
+  /** File children as listed (up to KEEP_LISTED_FILES), until a change made here supersedes them. */
   files: Map<string, ListedObject>;
   expires: number;
 }
@@ -55,6 +55,12 @@ type Cached = { attrs: NodeAttrs | undefined; expires: number };
 
 /** How many entries of one listing get their attributes fetched ahead of lookups. */
 const PREFETCH_LIMIT = 10_000;
+/**
+ * Listings of at most this many files keep the listed objects (ETag, size) for the
+ * files fetched ahead of a reader; a bigger one would hold some 200 bytes more per file
+ * for as long as it is cached (a million-object directory: 200 MB).
+ */
+const KEEP_LISTED_FILES = 10_000;
 /**
  * Most entries of a directory fetched ahead of its lookups at once: 4 rounds of HEADs
  * in flight, and ahead by less than the stat TTL of a walk as slow as `md5sum -c`
@@ -301,7 +307,8 @@ export class AttrStore {
         listed.set(name, o);
       }
     }
-    const listing = { children, files: listed, expires: Date.now() + this.ttlMs };
+    const files = listed.size <= KEEP_LISTED_FILES ? listed : new Map<string, ListedObject>();
+    const listing = { children, files, expires: Date.now() + this.ttlMs };
     this.listings.set(path, listing);
     if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
     else if (prefetch) this.prefetch(path, children, prefetch.from);
