@@ -59,6 +59,21 @@ export class FilesReadInOrder {
     return run.names.slice(run.at + 1, run.at + 1 + this.filesAhead);
   }
 
+  /**
+   * Notes that `dir`, which has no subdirectories, was listed (readdir): right after a
+   * run finished another directory, a walk has come to it (`tar c` and `cp -r` list a
+   * directory before they read its files). Answers the names to fetch ahead from its
+   * first on, and its first file read then goes on from there. Once per finished run,
+   * so that an `ls` after a walk fetches at most one directory's files.
+   */
+  listedLeaf(dir: string, names: readonly string[]): string[] {
+    if (this.finished === undefined || this.finished === dir || names.length === 0) return [];
+    this.finished = undefined;
+    if (this.runs.size >= MAX_DIRECTORIES) this.runs.clear();
+    this.runs.set(dir, { names, at: -1 });
+    return names.slice(0, this.filesAhead);
+  }
+
   private begin(dir: string, name: string, names: readonly string[] | undefined): Run | undefined {
     const at = names?.indexOf(name) ?? -1;
     if (!names || at < 0) {

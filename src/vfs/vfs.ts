@@ -170,6 +170,7 @@ export class Vfs implements FuseOperations {
     const self = await this.current(path);
     if (self.kind !== 'dir') throw new FsError('ENOTDIR');
     const children = await this.attrs.list(path);
+    if (![...children.values()].includes('dir')) this.fetchFilesAhead(path, this.filesInOrder.listedLeaf(path, [...children.keys()]));
     const entries: DirEntry[] = [
       { name: '.', stat: toStat(self) },
       { name: '..', stat: toStat(path === '/' ? self : (this.attrs.peek(parentOf(path)) ?? self)) },
@@ -273,8 +274,13 @@ export class Vfs implements FuseOperations {
    */
   private readNextFilesAhead(path: string): void {
     const dir = parentOf(path);
+    this.fetchFilesAhead(dir, this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listedNames(dir)));
+  }
+
+  /** Fetches the files `names` of `dir` ahead of a reader, those not pending upload. */
+  private fetchFilesAhead(dir: string, names: readonly string[]): void {
     const versions: ObjectVersion[] = [];
-    for (const name of this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listedNames(dir))) {
+    for (const name of names) {
       const next = joinPath(dir, name);
       const known = this.staged.get(next) ? undefined : this.attrs.knownVersion(next);
       if (known) versions.push({ key: this.ns.key(next), ...known });

@@ -413,7 +413,8 @@ describe('reading the files of a directory in listing order', () => {
   const paths = bodies.map((_, i) => `/inorder/f${i}.bin`);
 
   beforeAll(async () => {
-    await putMany(bucket, bodies.map((body, i) => [`inorder/f${i}.bin`, body]));
+    const others: Array<[string, Buffer]> = [['leaf/a', randomBytes(100)], ['leaf/b', randomBytes(200)], ['inner/c', randomBytes(300)], ['inner/sub/d', randomBytes(400)]];
+    await putMany(bucket, [...bodies.map((body, i): [string, Buffer] => [`inorder/f${i}.bin`, body]), ...others]);
   });
 
   /**
@@ -445,6 +446,16 @@ describe('reading the files of a directory in listing order', () => {
     releaseHeads();
     for (const [i, path] of paths.entries()) expect(md5(await readFile(v.vfs, path))).toBe(md5(bodies[i] as Buffer));
     expect(gets().length).toBe(paths.length);
+  });
+
+  it('after reading a directory to its end, fetches the files of the next directory without subdirectories that is listed', { timeout: 30_000 }, async () => {
+    const { v, gets } = await listedVfs();
+    for (const [i, path] of paths.entries()) expect(md5(await readFile(v.vfs, path))).toBe(md5(bodies[i] as Buffer));
+    expect(gets().length).toBe(paths.length);
+    expect(names(await v.vfs.readdir('/inner'))).toEqual(['.', '..', 'sub', 'c']); // has a subdirectory: its files wait
+    expect(names(await v.vfs.readdir('/leaf'))).toEqual(['.', '..', 'a', 'b']);
+    await waitUntil('the files of /leaf fetched', () => gets().length === paths.length + 2);
+    expect(gets().slice(paths.length).sort()).toEqual(['leaf/a', 'leaf/b']);
   });
 
   it('fetches nothing ahead for files read out of order or read in part', { timeout: 30_000 }, async () => {

@@ -67,6 +67,19 @@ describe('files read in order', () => {
     expect(again.readWhole('/a', 'x', short)).toEqual([]); // the same directory again
   });
 
+  it('fetches a directory listed right after a run finished another from its first file on, once', () => {
+    const runs = new FilesReadInOrder(2);
+    const short = (): string[] => ['x', 'y'];
+    expect(runs.listedLeaf('/b', names)).toEqual([]); // no walk under way
+    runs.readWhole('/a', 'x', short);
+    runs.readWhole('/a', 'y', short); // the last name
+    expect(runs.listedLeaf('/a', short())).toEqual([]); // the directory it finished
+    expect(runs.listedLeaf('/e', [])).toEqual([]); // nothing in it: the walk goes on past it
+    expect(runs.listedLeaf('/b', names)).toEqual(['f00', 'f01']);
+    expect(runs.listedLeaf('/c', names)).toEqual([]); // once per finished run
+    expect(runs.readWhole('/b', 'f00', listing)).toEqual(['f01', 'f02']); // the run begun by the listing
+  });
+
   it('asks for the listing only when a run begins', () => {
     const runs = new FilesReadInOrder(1);
     let asked = 0;
