@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { cameFromHead, type Bucket, type ListedObject, type ObjectInfo } from '../s3/bucket.js';
 import { decodeMeta, type PosixMeta } from '../s3/metadata.js';
 import { Namespace, baseName, isPosixName, joinPath, parentOf } from './namespace.js';
+import { ExpirySweep } from './expiry-sweep.js';
 import { PrefetchWindow, type EntryKind } from './prefetch-window.js';
 
 export const S_IFMT = 0o170000;
@@ -88,8 +89,10 @@ const SCAN_LISTING_PAGES = 10;
  */
 export class AttrStore {
   private readonly attrs = new Map<string, Cached>();
+  private readonly attrsSweep = new ExpirySweep(10_000);
   private readonly pending = new Map<string, Promise<NodeAttrs | undefined>>();
   private readonly listings = new Map<string, Listing>();
+  private readonly listingsSweep = new ExpirySweep(1000);
   private readonly heads: PQueue;
   private readonly warned = new Set<string>();
   /** Directories where a probe found a name missing, until when that counts as recent. */
@@ -310,6 +313,7 @@ export class AttrStore {
     const files = listed.size <= KEEP_LISTED_FILES ? listed : new Map<string, ListedObject>();
     const listing = { children, files, expires: Date.now() + this.ttlMs };
     this.listings.set(path, listing);
+    this.listingsSweep.added(this.listings);
     if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
     else if (prefetch) this.prefetch(path, children, prefetch.from);
     return listing;
@@ -403,6 +407,7 @@ export class AttrStore {
 
   private remember(path: string, attrs: NodeAttrs | undefined): void {
     this.attrs.set(path, { attrs, expires: Date.now() + this.ttlMs });
+    this.attrsSweep.added(this.attrs);
   }
 
   /** Records a change made through this mount (close-to-open consistency). */
@@ -418,6 +423,7 @@ export class AttrStore {
   setEmptyDir(path: string, attrs: NodeAttrs): void {
     this.set(path, attrs);
     this.listings.set(path, { children: new Map(), files: new Map(), expires: Date.now() + this.ttlMs });
+    this.listingsSweep.added(this.listings);
   }
 
   /** Records that `path` is gone. */
