@@ -438,12 +438,15 @@ describe('reading the files of a directory in listing order', () => {
   it('fetches the next files ahead once two were read whole one after the other, and reads each with one GET', { timeout: 30_000 }, async () => {
     // The files after f1 are fetched by their listed ETags: their HEADs are held.
     const { v, gets, releaseHeads } = await listedVfs((key) => /f[2-7]\.bin$/.test(key));
-    expect(md5(await readFile(v.vfs, paths[0] as string))).toBe(md5(bodies[0] as Buffer));
-    expect(gets()).toEqual(['inorder/f0.bin']);
-    expect(md5(await readFile(v.vfs, paths[1] as string))).toBe(md5(bodies[1] as Buffer));
-    await waitUntil('the files after f1 fetched', () => gets().length === paths.length);
-    expect(gets().sort()).toEqual(paths.map((p) => p.slice(1)));
-    releaseHeads();
+    try {
+      expect(md5(await readFile(v.vfs, paths[0] as string))).toBe(md5(bodies[0] as Buffer));
+      expect(gets()).toEqual(['inorder/f0.bin']);
+      expect(md5(await readFile(v.vfs, paths[1] as string))).toBe(md5(bodies[1] as Buffer));
+      await waitUntil('the files after f1 fetched', () => gets().length === paths.length);
+      expect(gets().sort()).toEqual(paths.map((p) => p.slice(1)));
+    } finally {
+      releaseHeads();
+    }
     for (const [i, path] of paths.entries()) expect(md5(await readFile(v.vfs, path))).toBe(md5(bodies[i] as Buffer));
     expect(gets().length).toBe(paths.length);
   });
