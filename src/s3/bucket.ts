@@ -20,7 +20,7 @@ import { FsError } from '../errors.js';
 import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
 import { describeEndpoint } from './client.js';
 import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError, type CredentialsNote } from './errors.js';
-import { decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
+import { canonicalEtag, decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
 import { copyInParts, DEFAULT_PART_CONCURRENCY, isRetryable, STREAMED_PART_ATTEMPTS, type PartBody } from './multipart.js';
 
 export { normalizeEtag } from './keys.js';
@@ -121,7 +121,7 @@ export class Bucket {
       return {
         key,
         size: out.ContentLength ?? 0,
-        etag: out.ETag ?? '',
+        etag: canonicalEtag(out.ETag ?? ''),
         lastModified: out.LastModified ?? new Date(0),
         metadata,
         ...(out.ContentType === undefined ? {} : { contentType: out.ContentType }),
@@ -290,7 +290,7 @@ export class Bucket {
           ContentType: contentType,
         }),
       );
-      return { etag: out.ETag || (await this.etagOf(key)) };
+      return { etag: out.ETag ? canonicalEtag(out.ETag) : await this.etagOf(key) };
     } catch (err) {
       throw toFsError(err);
     }
@@ -327,7 +327,7 @@ export class Bucket {
         );
         // Ceph RGW answers the copy's ETag unquoted; quoted, as HEAD and listings give it.
         const copied = out.CopyObjectResult?.ETag;
-        return { etag: copied ? quoteEtag(copied) : await this.etagOf(dstKey) };
+        return { etag: copied ? canonicalEtag(copied) : await this.etagOf(dstKey) };
       }
       // A multipart upload starts without metadata: take the source's unless
       // replaced, and pin the source's version with its ETag.
@@ -420,7 +420,7 @@ export class Bucket {
           MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
         }),
       );
-      return { etag: out.ETag || (await this.etagOf(key)) };
+      return { etag: out.ETag ? canonicalEtag(out.ETag) : await this.etagOf(key) };
     } catch (err) {
       throw toFsError(err);
     }
@@ -511,7 +511,7 @@ export class Bucket {
                 {
                   key: decode(o.Key),
                   size: o.Size ?? 0,
-                  etag: o.ETag ?? '',
+                  etag: canonicalEtag(o.ETag ?? ''),
                   lastModified: o.LastModified ?? new Date(0),
                 },
               ],

@@ -15,6 +15,15 @@ export function normalizeEtag(etag: string): string {
 }
 
 /**
+ * One form of an ETag whatever the server sent: quoted, without a weak marker ('' stays
+ * ''). Chunks are cached by ETag, and a file fetched ahead by its listed ETag must be
+ * found by the one its HEAD gave, from a server that quotes only one of them.
+ */
+export function canonicalEtag(etag: string): string {
+  return etag === '' ? '' : quoteEtag(normalizeEtag(etag));
+}
+
+/**
  * An ETag as If-Match needs it: quoted. Callers may hold ETags from servers that
  * send them bare; a quoted one passes unchanged.
  */

@@ -5,7 +5,7 @@ import { NoSuchBucket, NoSuchKey, S3ServiceException } from '@aws-sdk/client-s3'
 import { describe, expect, it } from 'vitest';
 import { FsError } from '../../src/errors.js';
 import { describeConnectError, isNotFound, toFsError } from '../../src/s3/errors.js';
-import { decodeListingKey, encodeCopySource, normalizeEtag, quoteEtag } from '../../src/s3/keys.js';
+import { canonicalEtag, decodeListingKey, encodeCopySource, normalizeEtag, quoteEtag } from '../../src/s3/keys.js';
 
 function serviceError(name: string, status: number | undefined, message = 'UnknownError'): S3ServiceException {
   return new S3ServiceException({
@@ -162,6 +162,8 @@ describe('keys', () => {
     expect(normalizeEtag('W/"abc-2"')).toBe('abc-2');
     expect(quoteEtag('abc')).toBe('"abc"');
     expect(quoteEtag('"abc"')).toBe('"abc"');
+    for (const form of ['abc', '"abc"', ' "abc" ', 'W/"abc"']) expect(canonicalEtag(form)).toBe('"abc"');
+    expect(canonicalEtag('')).toBe('');
   });
 
   it('decodes url-encoded listing keys, "+" being a space', { timeout: 5_000 }, () => {
