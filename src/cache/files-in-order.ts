@@ -13,6 +13,13 @@ const MAX_STEP = 4;
 /** Directories whose runs are remembered at once; a bound, not a policy. */
 const MAX_DIRECTORIES = 1000;
 
+/** A directory's names in listing order, and where a name is among them. */
+export interface ListingOrder {
+  readonly names: readonly string[];
+  /** Index of `name` in `names`; undefined if it is not there. */
+  indexOf(name: string): number | undefined;
+}
+
 interface Run {
   /** The directory's names in listing order, as they were when the run began. */
   names: readonly string[];
@@ -38,9 +45,10 @@ export class FilesReadInOrder {
    * Notes that `name` in `dir` was read whole. Answers the names after it, in listing
    * order, to fetch ahead: none unless it continues a run (one file read whole is no
    * run yet: `cat` of one file, or a tool reading a file it needs). `listing()` gives
-   * the directory's names in listing order, or undefined when no listing is at hand.
+   * the directory's listing order, or undefined when no listing is at hand; it is asked
+   * for only when a run begins.
    */
-  readWhole(dir: string, name: string, listing: () => readonly string[] | undefined): string[] {
+  readWhole(dir: string, name: string, listing: () => ListingOrder | undefined): string[] {
     let run = this.runs.get(dir);
     const next = run ? indexWithin(run.names, name, run.at + 1, MAX_STEP) : -1;
     const walkedOn = this.finished !== undefined && this.finished !== dir;
@@ -66,22 +74,26 @@ export class FilesReadInOrder {
    * first on, and its first file read then goes on from there. Once per finished run,
    * so that an `ls` after a walk fetches at most one directory's files.
    */
-  listedLeaf(dir: string, names: readonly string[]): string[] {
-    if (this.finished === undefined || this.finished === dir || names.length === 0) return [];
+  listedLeaf(dir: string, listing: () => ListingOrder | undefined): string[] {
+    if (this.finished === undefined || this.finished === dir) return [];
+    const names = listing()?.names;
+    if (!names?.length) return [];
     this.finished = undefined;
-    if (this.runs.size >= MAX_DIRECTORIES) this.runs.clear();
-    this.runs.set(dir, { names, at: -1 });
+    this.start(dir, { names, at: -1 });
     return names.slice(0, this.filesAhead);
   }
 
-  private begin(dir: string, name: string, names: readonly string[] | undefined): Run | undefined {
-    const at = names?.indexOf(name) ?? -1;
-    if (!names || at < 0) {
+  private begin(dir: string, name: string, order: ListingOrder | undefined): Run | undefined {
+    const at = order?.indexOf(name);
+    if (!order || at === undefined) {
       this.runs.delete(dir);
       return undefined;
     }
+    return this.start(dir, { names: order.names, at });
+  }
+
+  private start(dir: string, run: Run): Run {
     if (this.runs.size >= MAX_DIRECTORIES) this.runs.clear();
-    const run = { names, at };
     this.runs.set(dir, run);
     return run;
   }

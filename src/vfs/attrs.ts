@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { cameFromHead, type Bucket, type ListedObject, type ObjectInfo } from '../s3/bucket.js';
 import { decodeMeta, type PosixMeta } from '../s3/metadata.js';
 import { Namespace, baseName, isPosixName, joinPath, parentOf } from './namespace.js';
+import type { ListingOrder } from '../cache/files-in-order.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { PrefetchWindow, type EntryKind } from './prefetch-window.js';
 
@@ -50,6 +51,8 @@ interface Listing {
   /** File children as listed (up to KEEP_LISTED_FILES), until a change made here supersedes them. */
   files: Map<string, ListedObject>;
   expires: number;
+  /** `children`'s names in order with their positions, made when first asked for. */
+  order?: ListingOrder;
 }
 
 type Cached = { attrs: NodeAttrs | undefined; expires: number };
@@ -366,10 +369,20 @@ export class AttrStore {
     return cached && cached.expires > Date.now() ? cached.attrs : undefined;
   }
 
-  /** The names in a directory in listing order, if a fresh listing of it is cached. */
-  listedNames(path: string): string[] | undefined {
+  /**
+   * The names in a directory in listing order, if a fresh listing of it is cached: made
+   * once per listing, so that a reader going through a big directory in random order
+   * does not copy and search all of its names for each file.
+   */
+  listingOrder(path: string): ListingOrder | undefined {
     const listing = this.freshListing(path);
-    return listing && [...listing.children.keys()];
+    if (!listing) return undefined;
+    if (!listing.order) {
+      const names = [...listing.children.keys()];
+      const positions = new Map(names.map((name, i) => [name, i]));
+      listing.order = { names, indexOf: (name) => positions.get(name) };
+    }
+    return listing.order;
   }
 
   /**
@@ -417,6 +430,7 @@ export class AttrStore {
     const listing = this.listings.get(parentOf(path));
     listing?.children.set(baseName(path), attrs.kind === 'dir' ? 'dir' : 'file');
     listing?.files.delete(baseName(path));
+    if (listing) listing.order = undefined;
   }
 
   /** A directory just made here is empty: its first lookups need not ask S3. */
@@ -433,6 +447,7 @@ export class AttrStore {
     const listing = this.listings.get(parentOf(path));
     listing?.children.delete(baseName(path));
     listing?.files.delete(baseName(path));
+    if (listing) listing.order = undefined;
     this.listings.delete(path);
   }
 

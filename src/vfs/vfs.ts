@@ -170,7 +170,7 @@ export class Vfs implements FuseOperations {
     const self = await this.current(path);
     if (self.kind !== 'dir') throw new FsError('ENOTDIR');
     const children = await this.attrs.list(path);
-    if (![...children.values()].includes('dir')) this.fetchFilesAhead(path, this.filesInOrder.listedLeaf(path, [...children.keys()]));
+    if (![...children.values()].includes('dir')) this.fetchFilesAhead(path, this.filesInOrder.listedLeaf(path, () => this.attrs.listingOrder(path)));
     const entries: DirEntry[] = [
       { name: '.', stat: toStat(self) },
       { name: '..', stat: toStat(path === '/' ? self : (this.attrs.peek(parentOf(path)) ?? self)) },
@@ -274,7 +274,7 @@ export class Vfs implements FuseOperations {
    */
   private readNextFilesAhead(path: string): void {
     const dir = parentOf(path);
-    this.fetchFilesAhead(dir, this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listedNames(dir)));
+    this.fetchFilesAhead(dir, this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listingOrder(dir)));
   }
 
   /** Fetches the files `names` of `dir` ahead of a reader, those not pending upload. */

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { FilesReadInOrder } from '../../src/cache/files-in-order.js';
+import { FilesReadInOrder, type ListingOrder } from '../../src/cache/files-in-order.js';
 
 const names = Array.from({ length: 30 }, (_, i) => `f${String(i).padStart(2, '0')}`);
-const listing = (): string[] => names;
+/** A listing order as AttrStore gives it. */
+const orderOf = (list: string[]): ListingOrder => ({ names: list, indexOf: (name) => (list.includes(name) ? list.indexOf(name) : undefined) });
+const listing = (): ListingOrder => orderOf(names);
 
 describe('files read in order', () => {
   it('fetches nothing for the first file of a run, then the names after each next one', () => {
@@ -44,7 +46,7 @@ describe('files read in order', () => {
 
   it("goes on into another directory from its first file once a run read its directory's last name", () => {
     const runs = new FilesReadInOrder(2);
-    const short = (): string[] => ['sub', 'x', 'y', 'z'];
+    const short = (): ListingOrder => orderOf(['sub', 'x', 'y', 'z']);
     runs.readWhole('/a', 'x', short);
     expect(runs.readWhole('/a', 'y', short)).toEqual(['z']);
     expect(runs.readWhole('/a', 'z', short)).toEqual([]); // the last name
@@ -56,7 +58,7 @@ describe('files read in order', () => {
 
   it('goes on into a directory not listed yet from its second file, and not back into the one it finished', () => {
     const runs = new FilesReadInOrder(2);
-    const short = (): string[] => ['x', 'y'];
+    const short = (): ListingOrder => orderOf(['x', 'y']);
     runs.readWhole('/a', 'x', short);
     runs.readWhole('/a', 'y', short); // the last name
     expect(runs.readWhole('/b', 'f00', () => undefined)).toEqual([]); // its first lookup probed: no listing
@@ -69,23 +71,23 @@ describe('files read in order', () => {
 
   it('fetches a directory listed right after a run finished another from its first file on, once', () => {
     const runs = new FilesReadInOrder(2);
-    const short = (): string[] => ['x', 'y'];
-    expect(runs.listedLeaf('/b', names)).toEqual([]); // no walk under way
+    const short = (): ListingOrder => orderOf(['x', 'y']);
+    expect(runs.listedLeaf('/b', listing)).toEqual([]); // no walk under way
     runs.readWhole('/a', 'x', short);
     runs.readWhole('/a', 'y', short); // the last name
-    expect(runs.listedLeaf('/a', short())).toEqual([]); // the directory it finished
-    expect(runs.listedLeaf('/e', [])).toEqual([]); // nothing in it: the walk goes on past it
-    expect(runs.listedLeaf('/b', names)).toEqual(['f00', 'f01']);
-    expect(runs.listedLeaf('/c', names)).toEqual([]); // once per finished run
+    expect(runs.listedLeaf('/a', short)).toEqual([]); // the directory it finished
+    expect(runs.listedLeaf('/e', () => orderOf([]))).toEqual([]); // nothing in it: the walk goes on past it
+    expect(runs.listedLeaf('/b', listing)).toEqual(['f00', 'f01']);
+    expect(runs.listedLeaf('/c', listing)).toEqual([]); // once per finished run
     expect(runs.readWhole('/b', 'f00', listing)).toEqual(['f01', 'f02']); // the run begun by the listing
   });
 
   it('asks for the listing only when a run begins', () => {
     const runs = new FilesReadInOrder(1);
     let asked = 0;
-    const counted = (): string[] => {
+    const counted = (): ListingOrder => {
       asked++;
-      return names;
+      return orderOf(names);
     };
     for (const name of names.slice(0, 10)) runs.readWhole('/d', name, counted);
     expect(asked).toBe(1);
