@@ -57,6 +57,9 @@ interface Listing {
 
 type Cached = { attrs: NodeAttrs | undefined; expires: number };
 
+/** The deadline of a map whose values are deadlines. */
+const until = (deadline: number): number => deadline;
+
 /** How many entries of one listing get their attributes fetched ahead of lookups. */
 const PREFETCH_LIMIT = 10_000;
 /**
@@ -92,18 +95,21 @@ const SCAN_LISTING_PAGES = 10;
  */
 export class AttrStore {
   private readonly attrs = new Map<string, Cached>();
-  private readonly attrsSweep = new ExpirySweep(10_000);
+  private readonly attrsSweep = new ExpirySweep(this.attrs, (cached) => cached.expires, 10_000);
   private readonly pending = new Map<string, Promise<NodeAttrs | undefined>>();
   private readonly listings = new Map<string, Listing>();
-  private readonly listingsSweep = new ExpirySweep(1000);
+  private readonly listingsSweep = new ExpirySweep(this.listings, (listing) => listing.expires, 1000);
   private readonly heads: PQueue;
   private readonly warned = new Set<string>();
   /** Directories where a probe found a name missing, until when that counts as recent. */
   private readonly recentMisses = new Map<string, number>();
+  private readonly recentMissesSweep = new ExpirySweep(this.recentMisses, until, 1000);
   /** Directories where a name was looked up, until when that counts as recent. */
   private readonly recentLookups = new Map<string, number>();
+  private readonly recentLookupsSweep = new ExpirySweep(this.recentLookups, until, 1000);
   /** Directories with more entries than a lookup lists, until when that counts as known. */
   private readonly tooBig = new Map<string, number>();
+  private readonly tooBigSweep = new ExpirySweep(this.tooBig, until, 1000);
   private readonly listingsInFlight = new Map<string, Promise<Listing | undefined>>();
   /** Directories whose entries are being fetched ahead of their lookups. */
   private readonly prefetches = new Map<string, PrefetchWindow>();
@@ -172,6 +178,7 @@ export class AttrStore {
     if (!children) {
       // Too big to list for this: the next lookups probe at once instead of listing again.
       this.tooBig.set(parent, Date.now() + this.ttlMs);
+      this.tooBigSweep.added();
       return this.probe(path);
     }
     // This name's own HEAD is not among the prefetched ones: its lookup is under way.
@@ -190,7 +197,7 @@ export class AttrStore {
     const now = Date.now();
     const before = (this.recentLookups.get(dir) ?? 0) > now;
     this.recentLookups.set(dir, now + this.ttlMs);
-    if (this.recentLookups.size > 10_000) this.recentLookups.clear(); // a bound, not a policy
+    this.recentLookupsSweep.added();
     return before;
   }
 
@@ -226,7 +233,10 @@ export class AttrStore {
       if (file) this.warnShadowed(key);
       return marker ? this.fromMarker(marker) : this.implicitDir();
     }
-    if (!file) this.recentMisses.set(parentOf(path), Date.now() + this.ttlMs);
+    if (!file) {
+      this.recentMisses.set(parentOf(path), Date.now() + this.ttlMs);
+      this.recentMissesSweep.added();
+    }
     return file ? this.fromObject(file) : undefined;
   }
 
@@ -316,7 +326,7 @@ export class AttrStore {
     const files = listed.size <= KEEP_LISTED_FILES ? listed : new Map<string, ListedObject>();
     const listing = { children, files, expires: Date.now() + this.ttlMs };
     this.listings.set(path, listing);
-    this.listingsSweep.added(this.listings);
+    this.listingsSweep.added();
     if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
     else if (prefetch) this.prefetch(path, children, prefetch.from);
     return listing;
@@ -420,7 +430,7 @@ export class AttrStore {
 
   private remember(path: string, attrs: NodeAttrs | undefined): void {
     this.attrs.set(path, { attrs, expires: Date.now() + this.ttlMs });
-    this.attrsSweep.added(this.attrs);
+    this.attrsSweep.added();
   }
 
   /** Records a change made through this mount (close-to-open consistency). */
@@ -437,7 +447,7 @@ export class AttrStore {
   setEmptyDir(path: string, attrs: NodeAttrs): void {
     this.set(path, attrs);
     this.listings.set(path, { children: new Map(), files: new Map(), expires: Date.now() + this.ttlMs });
-    this.listingsSweep.added(this.listings);
+    this.listingsSweep.added();
   }
 
   /** Records that `path` is gone. */

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ExpirySweep, type Expiring } from '../../src/vfs/expiry-sweep.js';
+import { ExpirySweep } from '../../src/vfs/expiry-sweep.js';
+
+type Expiring = { expires: number };
 
 afterEach(() => {
   vi.useRealTimers();
@@ -9,10 +11,10 @@ describe('expiry sweep', () => {
   it('drops expired entries once the map grows past its limit, then past twice what is left', () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const map = new Map<string, Expiring>();
-    const sweep = new ExpirySweep(4);
+    const sweep = new ExpirySweep(map, (entry) => entry.expires, 4);
     const add = (key: string, ttl: number): void => {
       map.set(key, { expires: Date.now() + ttl });
-      sweep.added(map);
+      sweep.added();
     };
     add('a', 10);
     add('b', 10);
@@ -35,11 +37,23 @@ describe('expiry sweep', () => {
   it('keeps every fresh entry, however many', () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const map = new Map<string, Expiring>();
-    const sweep = new ExpirySweep(10);
+    const sweep = new ExpirySweep(map, (entry) => entry.expires, 10);
     for (let i = 0; i < 1000; i++) {
       map.set(`k${i}`, { expires: Date.now() + 60_000 });
-      sweep.added(map);
+      sweep.added();
     }
     expect(map.size).toBe(1000);
+  });
+
+  it('sweeps a map whose values are the deadlines themselves', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const map = new Map<string, number>();
+    const sweep = new ExpirySweep(map, (deadline) => deadline, 2);
+    map.set('old', Date.now() + 10);
+    map.set('fresh', Date.now() + 1000);
+    vi.advanceTimersByTime(100);
+    map.set('new', Date.now() + 1000);
+    sweep.added();
+    expect([...map.keys()]).toEqual(['fresh', 'new']);
   });
 });
