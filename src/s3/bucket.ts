@@ -19,6 +19,7 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
 import { describeEndpoint } from './client.js';
+import { DirectHead } from './direct-head.js';
 import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError, type CredentialsNote } from './errors.js';
 import { canonicalEtag, decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
 import { copyInParts, DEFAULT_PART_CONCURRENCY, isRetryable, STREAMED_PART_ATTEMPTS, type PartBody } from './multipart.js';
@@ -78,6 +79,7 @@ const BODY_ATTEMPTS = 3;
 export class Bucket {
   private multiDeleteUnsupported = false;
   private readonly multipartCopyThreshold: number;
+  private readonly directHead: DirectHead;
 
   constructor(
     readonly client: S3Client,
@@ -85,6 +87,7 @@ export class Bucket {
     options: BucketOptions = {},
   ) {
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? MAX_SINGLE_COPY_SIZE;
+    this.directHead = new DirectHead(client, name);
   }
 
   /**
@@ -114,8 +117,10 @@ export class Bucket {
 
   /** HEAD; undefined when the key does not exist. */
   async head(key: string): Promise<ObjectInfo | undefined> {
+    const direct = await this.directHead.head(key);
+    if (direct !== undefined && 'missing' in direct) return undefined;
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+      const out = direct?.found ?? (await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
       const metadata: Record<string, string> = {};
       for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
       return {

@@ -1,0 +1,132 @@
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DefaultIdentityProviderConfig } from '@smithy/core';
+import { getEndpointFromInstructions } from '@smithy/core/endpoints';
+import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
+
+/** The fields of a HEAD answer that Bucket.head reads, as the SDK's HeadObject names them. */
+export interface HeadFields {
+  ContentLength?: number;
+  ETag?: string;
+  LastModified?: Date;
+  /** Names without "x-amz-meta-". */
+  Metadata?: Record<string, string>;
+  ContentType?: string;
+}
+
+/** What a direct HEAD found: the object, no object, or nothing decided (ask the SDK). */
+export type DirectHeadAnswer = { found: HeadFields } | { missing: true } | undefined;
+
+type ClientConfig = S3Client['config'];
+type ResolvedEndpoint = Awaited<ReturnType<typeof getEndpointFromInstructions>>;
+type AuthScheme = ClientConfig['httpAuthSchemes'][number];
+type IdentityProvider = NonNullable<ReturnType<AuthScheme['identityProvider']>>;
+
+interface Route {
+  endpoint: ResolvedEndpoint;
+  url: URL;
+  /** The URL's path with a trailing slash: the key's segments follow. */
+  base: string;
+  scheme: AuthScheme;
+  identity: IdentityProvider;
+  signingRegion?: string;
+  signingName?: string;
+}
+
+// SHA-256 of an empty body: a HEAD's payload hash, which S3 wants in a header.
+const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+const META_PREFIX = 'x-amz-meta-';
+
+/**
+ * HeadObject without the SDK's middleware: `ls -l`, `find` and every file a tool
+ * opens cost one HEAD, and the SDK spent about 0.65 ms of CPU on each (endpoint rules,
+ * schema serde, retry and user-agent middleware), three times what the request itself
+ * costs. Measured on Ceph RGW behind 20 ms, 2000 HEADs 64 in flight: 2.0 s and 1.3 s of
+ * CPU through the SDK, 0.85 s and 0.4 s here.
+ *
+ * The SDK's own parts still do the work that must match: its endpoint rules name the
+ * URL (once per bucket), its auth scheme signs (credentials, anonymous mode, clock skew
+ * correction), its request handler sends (sockets, timeouts, CA bundle). Only the two
+ * plain answers are decided here, 200 and 404; anything else (an error status, a
+ * network failure, an answer missing a header) is left to the SDK's HeadObject, which
+ * retries and explains errors as it does for every request.
+ */
+export class DirectHead {
+  private route: Promise<Route | undefined> | undefined;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async head(key: string): Promise<DirectHeadAnswer> {
+    const route = await (this.route ??= this.findRoute());
+    if (route === undefined) return undefined;
+    try {
+      const request = new HttpRequest({
+        method: 'HEAD',
+        protocol: route.url.protocol,
+        hostname: route.url.hostname,
+        ...(route.url.port === '' ? {} : { port: Number(route.url.port) }),
+        // As the SDK's serializer writes a greedy label: each segment escaped, slashes kept.
+        path: route.base + key.split('/').map(extendedEncodeURIComponent).join('/'),
+        query: {},
+        headers: { host: route.url.host, 'x-amz-content-sha256': EMPTY_PAYLOAD_SHA256 },
+      });
+      const signed = await route.scheme.signer.sign(request, await route.identity(), {
+        config: this.client.config,
+        context: { endpointV2: route.endpoint },
+        signingRegion: route.signingRegion,
+        signingName: route.signingName,
+      });
+      const { response } = await this.client.config.requestHandler.handle(signed);
+      // A HEAD answer has no body; reading its end lets the socket be kept.
+      (response.body as { resume?: () => void } | undefined)?.resume?.();
+      if (response.statusCode === 404) return { missing: true };
+      if (response.statusCode !== 200) return undefined;
+      return fieldsOf(response.headers);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** How the SDK would reach this bucket, or undefined when only the SDK can (S3 Express, SigV4a). */
+  private async findRoute(): Promise<Route | undefined> {
+    const config = this.client.config;
+    try {
+      const endpoint = await getEndpointFromInstructions({ Bucket: this.bucket }, HeadObjectCommand, config);
+      const auth = (endpoint.properties?.authSchemes as { name?: string; signingRegion?: string; signingName?: string }[] | undefined)?.[0];
+      const scheme = config.httpAuthSchemes.find((s) => s.schemeId === 'aws.auth#sigv4');
+      if (auth?.name !== 'sigv4' || scheme === undefined || Object.keys(endpoint.headers ?? {}).length > 0) return undefined;
+      const identity = scheme.identityProvider(new DefaultIdentityProviderConfig({ 'aws.auth#sigv4': config.credentials }));
+      if (identity === undefined) return undefined;
+      const url = new URL(endpoint.url.href);
+      if (url.search !== '') return undefined;
+      const base = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
+      return { endpoint, url, base, scheme, identity, signingRegion: auth.signingRegion, signingName: auth.signingName };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The answer's fields as the SDK parses them; undefined when one the mount needs is missing or odd. */
+function fieldsOf(headers: Record<string, string | undefined>): DirectHeadAnswer {
+  const length = headers['content-length'];
+  const etag = headers.etag;
+  const lastModified = headers['last-modified'] === undefined ? Number.NaN : Date.parse(headers['last-modified']);
+  if (length === undefined || !/^\d+$/.test(length) || etag === undefined || Number.isNaN(lastModified)) return undefined;
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && name.startsWith(META_PREFIX)) metadata[name.slice(META_PREFIX.length)] = value;
+  }
+  const contentType = headers['content-type'];
+  return {
+    found: {
+      ContentLength: Number(length),
+      ETag: etag,
+      LastModified: new Date(lastModified),
+      Metadata: metadata,
+      ...(contentType === undefined ? {} : { ContentType: contentType }),
+    },
+  };
+}
