@@ -120,7 +120,13 @@ export class Bucket {
     const direct = await this.directHead.head(key);
     if (direct !== undefined && 'missing' in direct) return undefined;
     try {
-      const out = direct?.found ?? (await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
+      let out = direct !== undefined && 'found' in direct ? direct.found : undefined;
+      if (out === undefined) {
+        const sdk = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+        // At its first attempt: one after a clock skew correction says nothing of our signing.
+        if (direct !== undefined && 'refused' in direct && sdk.$metadata.attempts === 1) this.directHead.stop();
+        out = sdk;
+      }
       const metadata: Record<string, string> = {};
       for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
       return {

@@ -63,7 +63,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
   const ca = caBundle(options.caBundle);
   const checksumSetting = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
-  return new S3Client({
+  const client = new S3Client({
     endpoint: options.endpoint,
     region: options.region ?? defaultRegion(options.profile),
     forcePathStyle: options.pathStyle,
@@ -91,6 +91,30 @@ export function createS3Client(options: S3ClientOptions): S3Client {
       { connectMs: CONNECT_TIMEOUT_MS, idleMs: SOCKET_IDLE_TIMEOUT_MS, maxSockets: MAX_SOCKETS, ca },
     ),
   });
+  keepSigners(client);
+  return client;
+}
+
+/**
+ * The SDK builds a new signer for every request, copying its whole resolved config into
+ * it: measured here, 55 µs of CPU per request, a sixth of a HEAD's. A signer holds no
+ * state of a request (its credentials come from the provider at each signing, the
+ * region and service are given at each signing), so one per auth scheme serves all.
+ */
+function keepSigners(client: S3Client): void {
+  const build = client.config.signer;
+  const signers = new Map<string, ReturnType<typeof build>>();
+  client.config.signer = (authScheme) => {
+    const key = `${authScheme?.name}/${authScheme?.signingRegion}/${authScheme?.signingName}`;
+    let signer = signers.get(key);
+    if (signer === undefined) {
+      signer = build(authScheme);
+      signers.set(key, signer);
+      // A failed build (a region provider that threw) is tried again next time.
+      signer.catch(() => signers.delete(key));
+    }
+    return signer;
+  };
 }
 
 /**

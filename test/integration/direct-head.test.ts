@@ -105,15 +105,35 @@ describe('DirectHead', () => {
   it('leaves refused credentials to the SDK, whose error the mount shows', { timeout: 15_000 }, async () => {
     proxy = await startS3Proxy({ upstream: testEndpoint() });
     const client = mountClient(proxy.endpoint, { credentials: { accessKeyId: TEST_CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' } });
-    expect(await new DirectHead(client, bucket).head('plain.txt')).toBeUndefined();
-    const err = await new Bucket(client, bucket).head('plain.txt').then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(FsError);
-    expect((err as FsError).code).toBe('EACCES');
-    // The SDK's own HEAD came after the direct one (it does not retry a 403).
-    expect(proxy.requests.map((r) => r.headers['amz-sdk-invocation-id'] === undefined)).toEqual([true, true, false]);
+    expect(await new DirectHead(client, bucket).head('plain.txt')).toEqual({ refused: true });
+    const sdkSent = (): boolean[] => proxy!.requests.splice(0).map((r) => r.headers['amz-sdk-invocation-id'] !== undefined);
+    expect(sdkSent()).toEqual([false]);
+    const fromSdk = new Bucket(client, bucket);
+    for (let i = 0; i < 2; i++) {
+      const err = await fromSdk.head('plain.txt').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(FsError);
+      expect((err as FsError).code).toBe('EACCES');
+      // Each time the direct HEAD, then the SDK's (which does not retry a 403): refused
+      // both ways, the direct HEADs go on.
+      expect(sdkSent()).toEqual([false, true]);
+    }
+  });
+
+  it('hands every HEAD to the SDK once the server let the SDK in where it refused a direct HEAD', { timeout: 15_000 }, async () => {
+    // Refused once whatever the signature, as a server would refuse ours and not the SDK's.
+    latencyProxy = await startLatencyProxy({ upstream: testEndpoint(), latencyMs: 0 });
+    proxy = await startS3Proxy({ upstream: latencyProxy.endpoint });
+    latencyProxy.setFault({ kinds: ['HEAD'], status: 403, code: 'AccessDenied', times: 1 });
+    const heads = new Bucket(mountClient(proxy.endpoint), bucket);
+    const sdkSent = (): boolean[] => proxy!.requests.splice(0).map((r) => r.headers['amz-sdk-invocation-id'] !== undefined);
+    expect((await heads.head('plain.txt'))?.size).toBe(Buffer.byteLength('body 0 of plain.txt'));
+    expect(sdkSent()).toEqual([false, true]);
+    expect((await heads.head('dir/sub/file.bin'))?.size).toBe(Buffer.byteLength('body 1 of dir/sub/file.bin'));
+    expect(await heads.head('no/such key')).toBeUndefined();
+    expect(sdkSent()).toEqual([true, true]);
   });
 
   it('leaves a failing server to the SDK, which retries it', { timeout: 15_000 }, async () => {

@@ -1,6 +1,7 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { createS3Client } from '../../src/s3/client.js';
+import { createS3Client, type S3ClientOptions } from '../../src/s3/client.js';
+import { DirectHead } from '../../src/s3/direct-head.js';
 
 interface SentRequest {
   hostname: string;
@@ -31,6 +32,20 @@ async function sentRequest(client: S3Client, bucket: string, key: string): Promi
   return sent;
 }
 
+/** The request DirectHead would send for `key`, stopped before the network as above. */
+async function directRequest(client: S3Client, bucket: string, key: string): Promise<SentRequest> {
+  let sent: SentRequest | undefined;
+  client.config.requestHandler.handle = async (request) => {
+    sent = request as SentRequest;
+    throw new Error('stopped before sending');
+  };
+  // Not sent: left to the SDK.
+  expect(await new DirectHead(client, bucket).head(key)).toBeUndefined();
+  client.destroy();
+  if (!sent) throw new Error('no request was built');
+  return sent;
+}
+
 const keys = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
 
 describe('S3 client addressing and signing', () => {
@@ -54,5 +69,35 @@ describe('S3 client addressing and signing', () => {
     const names = Object.keys(unsigned.headers).map((name) => name.toLowerCase());
     expect(names).not.toContain('authorization');
     expect(names.filter((name) => /^x-amz-(date|content-sha256|security-token)$/.test(name))).toEqual([]);
+  });
+
+  it('addresses and signs direct HEADs as the SDK does its HeadObject', async () => {
+    const cases: Array<[Omit<S3ClientOptions, 'credentials'>, string, string]> = [
+      [{ endpoint: 'https://s3.example.org:8443', region: 'us-east-1', pathStyle: false }, 'photos', 'a/b c+d.jpg'],
+      [{ endpoint: 'https://s3.example.org:8443', region: 'eu-west-3', pathStyle: true }, 'photos', "a/été/!'()*"],
+      [{ endpoint: 'http://10.1.2.3:7480', region: 'us-east-1', pathStyle: false }, 'photos', 'k'],
+      [{ region: 'eu-west-3', pathStyle: false }, 'photos', 'x/y'],
+      [{ region: 'eu-west-3', pathStyle: false }, 'dotted.bucket.name', 'x/y'],
+    ];
+    for (const [options, bucket, key] of cases) {
+      const what = JSON.stringify([options, bucket, key]);
+      const sdk = await sentRequest(createS3Client({ ...options, credentials: keys }), bucket, key);
+      const direct = await directRequest(createS3Client({ ...options, credentials: keys }), bucket, key);
+      expect({ hostname: direct.hostname, port: direct.port, path: direct.path }, what).toEqual({ hostname: sdk.hostname, port: sdk.port, path: sdk.path });
+      expect(direct.headers.host, what).toBe(`${sdk.hostname}${sdk.port === undefined ? '' : `:${sdk.port}`}`);
+      // The same credential scope: key, day, region, service.
+      const scope = (authorization: string | undefined): string | undefined => /Credential=[^,]*/.exec(authorization ?? '')?.[0];
+      expect(scope(direct.headers.authorization), what).toBe(scope(sdk.headers.authorization));
+      expect(direct.headers.authorization, what).toContain('SignedHeaders=host;x-amz-content-sha256;x-amz-date,');
+    }
+  });
+
+  it('keeps one signer for all requests instead of building one per request', async () => {
+    const client = createS3Client({ endpoint: 'http://10.1.2.3', region: 'us-east-1', pathStyle: true, credentials: keys });
+    const scheme = { name: 'sigv4', signingName: 's3', signingRegion: 'us-east-1', properties: {} };
+    const first = await client.config.signer(scheme);
+    expect(await client.config.signer({ ...scheme })).toBe(first);
+    expect(await client.config.signer({ ...scheme, signingRegion: 'eu-west-3' })).not.toBe(first);
+    client.destroy();
   });
 });
