@@ -61,6 +61,8 @@ export const BODY_BLOCK = 1024 * 1024;
 type Framing = { kind: 'length'; left: number } | { kind: 'chunked'; decoder: ChunkedDecoder } | { kind: 'close' };
 
 interface Exchange {
+  /** A HEAD's: its answer has no body. */
+  bodiless: boolean;
   headBytes: number;
   resolve(head: ResponseHead): void;
   reject(err: Error): void;
@@ -136,7 +138,7 @@ export class Http1Connection {
       head += `${name}: ${value}\r\n`;
     }
     return new Promise<ResponseHead>((resolve, reject) => {
-      this.exchange = { headBytes: 0, resolve, reject, blockFill: 0 };
+      this.exchange = { bodiless: request.method === 'HEAD', headBytes: 0, resolve, reject, blockFill: 0 };
       this.socket.ref();
       this.socket.setTimeout(this.timeouts.idleMs);
       this.socket.write(`${head}\r\n`, 'latin1');
@@ -195,7 +197,7 @@ export class Http1Connection {
         if (exchange.headBytes >= HEAD_LIMIT) this.socket.destroy(new Error(`the response head is larger than ${HEAD_LIMIT} bytes`));
         return;
       }
-      const parsed = parseHead(this.scratch.toString('latin1', 0, end));
+      const parsed = parseHead(this.scratch.toString('latin1', 0, end), exchange.bodiless);
       if (!parsed) {
         this.socket.destroy(new Error(`malformed HTTP response: ${JSON.stringify(this.scratch.toString('latin1', 0, Math.min(end, 80)))}`));
         return;
@@ -326,7 +328,8 @@ interface ParsedHead {
   keepAlive: boolean;
 }
 
-function parseHead(text: string): ParsedHead | undefined {
+/** `bodiless`: the answer to a HEAD, which has no body whatever its Content-Length says. */
+function parseHead(text: string, bodiless: boolean): ParsedHead | undefined {
   const lines = text.split('\r\n');
   const status = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
   if (!status) return undefined;
@@ -342,7 +345,7 @@ function parseHead(text: string): ParsedHead | undefined {
   const connection = (headers.connection ?? '').toLowerCase();
   let keepAlive = status[1] === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
   let framing: Framing;
-  if (statusCode === 204 || statusCode === 304 || statusCode < 200) {
+  if (bodiless || statusCode === 204 || statusCode === 304 || statusCode < 200) {
     framing = { kind: 'length', left: 0 };
   } else if (headers['transfer-encoding'] !== undefined) {
     if (!/(^|,)\s*chunked\s*$/i.test(headers['transfer-encoding'])) return undefined;

@@ -38,7 +38,7 @@ export class RangeGetHandler {
   ) {}
 
   async handle(request: HttpRequest, handlerOptions: HandlerOptions = {}): Promise<HandlerResult> {
-    if (!isRangedGet(request)) return this.fallback.handle(request, handlerOptions);
+    if (!isRangedGet(request) && !isHead(request)) return this.fallback.handle(request, handlerOptions);
     const { abortSignal } = handlerOptions;
     const address: ServerAddress = {
       protocol: request.protocol === 'https:' ? 'https:' : 'http:',
@@ -49,7 +49,7 @@ export class RangeGetHandler {
     const query = request.query ? buildQueryString(request.query) : '';
     // The SDK sets Host (it is signed); HTTP/1.1 requires one.
     const headers = hasHeader(request.headers, 'host') ? request.headers : { ...request.headers, host: hostHeader(address) };
-    const head = { method: 'GET', target: query ? `${request.path}?${query}` : request.path, headers };
+    const head = { method: request.method, target: query ? `${request.path}?${query}` : request.path, headers };
     // A kept connection that the server closed while it was idle fails before any byte
     // of an answer: the request then goes once more on a new connection.
     for (let attempt = 1; ; attempt++) {
@@ -137,6 +137,10 @@ function hasHeader(headers: Record<string, string>, name: string): boolean {
 function hostHeader(address: ServerAddress): string {
   const standard = address.port === (address.protocol === 'https:' ? 443 : 80);
   return standard ? address.hostname : `${address.hostname}:${address.port}`;
+}
+
+function isHead(request: HttpRequest): boolean {
+  return request.method === 'HEAD' && request.body === undefined && request.username == null && request.password == null && !request.fragment;
 }
 
 function isRangedGet(request: HttpRequest): boolean {

@@ -1,6 +1,6 @@
 // RangeGetHandler and Http1Connection against a scripted HTTP server on loopback: how
-// bodies arrive (blocks, chunked, until close), keep-alive reuse, broken and silent
-// connections, the socket cap. The SDK's use of the handler against real S3 servers
+// bodies arrive (blocks, chunked, until close), HEADs' bodiless answers, keep-alive
+// reuse, broken and silent connections, the socket cap. The SDK's use of the handler against real S3 servers
 // is covered by test/integration/s3-bucket.test.ts and the e2e read tests.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -246,14 +246,39 @@ describe('RangeGetHandler', () => {
     expect(server.mostOpen).toBe(2);
   });
 
-  it('hands every request that is not a ranged GET to the SDK handler', { timeout: 15_000 }, async () => {
+  it('sends a HEAD over its own connection, takes its answer as bodiless whatever its Content-Length, and keeps the connection', { timeout: 15_000 }, async () => {
+    const server = await scriptedServer((request, socket) => {
+      if (request.head.startsWith('HEAD ')) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 123456\r\nETag: "abc"\r\nx-amz-meta-mode: 33188\r\n\r\n`);
+      else socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: 3\r\n\r\nabc`);
+    });
+    const handler = handlerFor();
+    const head = new HttpRequest({ ...rangedGet(server.port), method: 'HEAD', query: {}, headers: { host: `127.0.0.1:${server.port}` } });
+    for (let i = 0; i < 2; i++) {
+      const { response } = await handler.handle(head);
+      expect(response.statusCode).toBe(200);
+      expect(response.headers).toEqual({ 'content-length': '123456', etag: '"abc"', 'x-amz-meta-mode': '33188' });
+      expect(await collect(response.body)).toEqual([]);
+    }
+    // The bytes after the HEAD's answer are the GET's, on the same connection.
+    const { response } = await handler.handle(rangedGet(server.port));
+    expect(Buffer.concat(await collect(response.body)).toString()).toBe('abc');
+    expect(server.requests.map((request) => [request.head.split(' ')[0], request.connection])).toEqual([
+      ['HEAD', 1],
+      ['HEAD', 1],
+      ['GET', 1],
+    ]);
+  });
+
+  it('hands every request that is not a ranged GET or a HEAD to the SDK handler', { timeout: 15_000 }, async () => {
     const fallback = { handle: vi.fn(async (_request: HttpRequest) => ({ response: { statusCode: 200, headers: {} } })) };
     const handler = handlerFor({}, fallback as unknown as Partial<NodeHttpHandler>);
     const plain = new HttpRequest({ ...rangedGet(1), headers: { host: '127.0.0.1:1' } });
     const put = new HttpRequest({ ...rangedGet(1), method: 'PUT' });
+    const headWithBody = new HttpRequest({ ...rangedGet(1), method: 'HEAD', body: 'x' });
     await handler.handle(plain);
     await handler.handle(put);
-    expect(fallback.handle.mock.calls.map(([request]) => request)).toEqual([plain, put]);
+    await handler.handle(headWithBody);
+    expect(fallback.handle.mock.calls.map(([request]) => request)).toEqual([plain, put, headWithBody]);
   });
 
   it('refuses a malformed answer with an error that names it', { timeout: 15_000 }, async () => {
