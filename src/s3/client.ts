@@ -4,7 +4,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CredentialsProvider, StaticCredentials } from './credentials.js';
-import { RangeGetHandler } from './range-get-handler.js';
+import { ReadRequestHandler } from './read-request-handler.js';
 
 export interface S3ClientOptions {
   /** Endpoint URL; undefined means AWS (or AWS_ENDPOINT_URL, which the SDK reads). */
@@ -81,7 +81,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     // for checksums only where the API demands one (DeleteObjects' Content-MD5).
     requestChecksumCalculation: checksumSetting,
     responseChecksumValidation: checksumSetting,
-    requestHandler: new RangeGetHandler(
+    requestHandler: new ReadRequestHandler(
       new NodeHttpHandler({
         connectionTimeout: CONNECT_TIMEOUT_MS,
         socketTimeout: SOCKET_IDLE_TIMEOUT_MS,

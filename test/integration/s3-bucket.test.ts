@@ -222,7 +222,7 @@ describe('head, put, getObject', () => {
 });
 
 // Twice: through the SDK as it comes, and through the client the mount uses, whose
-// ranged GETs go over its own HTTP/1.1 connections (src/s3/range-get-handler.ts).
+// ranged GETs go over its own HTTP/1.1 connections (src/s3/read-request-handler.ts).
 describe.each([
   { through: 'the SDK as it comes', reader: () => bucket },
   { through: "the mount's client", reader: () => mountClientBucket },

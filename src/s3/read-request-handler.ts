@@ -6,7 +6,7 @@ type HttpRequest = Parameters<NodeHttpHandler['handle']>[0];
 type HandlerOptions = NonNullable<Parameters<NodeHttpHandler['handle']>[1]>;
 type HandlerResult = Awaited<ReturnType<NodeHttpHandler['handle']>>;
 
-export interface RangeGetHandlerOptions extends ConnectionTimeouts {
+export interface ReadRequestHandlerOptions extends ConnectionTimeouts {
   /** Connections open at once, across servers. */
   maxSockets: number;
   /** CA certificates to trust instead of the system's. */
@@ -18,12 +18,13 @@ export interface RangeGetHandlerOptions extends ConnectionTimeouts {
 const DEFAULT_KEEP_IDLE_MS = 15_000;
 
 /**
- * The S3 client's request handler. Ranged GETs, the read path's chunk requests, go over
- * Http1Connection, which reads bodies into large blocks (why: http1-connection.ts);
- * every other request goes to Node's HTTP client through the SDK's own handler. The
- * SDK still signs, retries and parses errors for both.
+ * The S3 client's request handler. The read path's requests go over Http1Connection:
+ * ranged GETs (the chunks), whose bodies it reads into large blocks, and HEADs, which it
+ * sends with less CPU than Node's HTTP client (why: http1-connection.ts). Every other
+ * request goes to Node's HTTP client through the SDK's own handler. Whoever signs (the
+ * SDK, or direct-head.ts) retries and parses errors as before.
  */
-export class RangeGetHandler {
+export class ReadRequestHandler {
   readonly metadata = { handlerProtocol: 'http/1.1' };
   private readonly idle = new Map<string, Http1Connection[]>();
   /** The latest TLS session of each https server, for new connections to resume. */
@@ -34,7 +35,7 @@ export class RangeGetHandler {
 
   constructor(
     private readonly fallback: NodeHttpHandler,
-    private readonly options: RangeGetHandlerOptions,
+    private readonly options: ReadRequestHandlerOptions,
   ) {}
 
   async handle(request: HttpRequest, handlerOptions: HandlerOptions = {}): Promise<HandlerResult> {

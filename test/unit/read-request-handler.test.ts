@@ -1,4 +1,4 @@
-// RangeGetHandler and Http1Connection against a scripted HTTP server on loopback: how
+// ReadRequestHandler and Http1Connection against a scripted HTTP server on loopback: how
 // bodies arrive (blocks, chunked, until close), HEADs' bodiless answers, keep-alive
 // reuse, broken and silent connections, the socket cap. The SDK's use of the handler against real S3 servers
 // is covered by test/integration/s3-bucket.test.ts and the e2e read tests.
@@ -10,7 +10,7 @@ import { HttpRequest } from '@smithy/core/protocols';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BODY_BLOCK } from '../../src/s3/http1-connection.js';
-import { RangeGetHandler } from '../../src/s3/range-get-handler.js';
+import { ReadRequestHandler } from '../../src/s3/read-request-handler.js';
 
 interface ReceivedRequest {
   head: string;
@@ -29,7 +29,7 @@ interface ScriptedServer {
 
 const servers: Server[] = [];
 const serverSockets = new Set<Socket>();
-const handlers: RangeGetHandler[] = [];
+const handlers: ReadRequestHandler[] = [];
 
 afterEach(async () => {
   for (const handler of handlers.splice(0)) handler.destroy();
@@ -68,8 +68,8 @@ async function scriptedServer(answer: (request: ReceivedRequest, socket: Socket)
   return state;
 }
 
-function handlerFor(options: Partial<ConstructorParameters<typeof RangeGetHandler>[1]> = {}, fallback?: Partial<NodeHttpHandler>): RangeGetHandler {
-  const handler = new RangeGetHandler({ destroy: () => undefined, ...fallback } as NodeHttpHandler, {
+function handlerFor(options: Partial<ConstructorParameters<typeof ReadRequestHandler>[1]> = {}, fallback?: Partial<NodeHttpHandler>): ReadRequestHandler {
+  const handler = new ReadRequestHandler({ destroy: () => undefined, ...fallback } as NodeHttpHandler, {
     connectMs: 2_000,
     idleMs: 5_000,
     maxSockets: 8,
@@ -120,7 +120,7 @@ function writeInPieces(socket: Socket, bytes: Buffer, size: number): void {
   next();
 }
 
-describe('RangeGetHandler', () => {
+describe('ReadRequestHandler', () => {
   it('reads a body into whole blocks of BODY_BLOCK bytes, exactly, and sends the request as the SDK built it', { timeout: 15_000 }, async () => {
     const body = pattern(3 * BODY_BLOCK + 12_345);
     const server = await scriptedServer((_request, socket) => {
