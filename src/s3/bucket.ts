@@ -19,7 +19,7 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
 import { describeEndpoint } from './client.js';
-import { DirectHead } from './direct-head.js';
+import { DirectRequests } from './direct-requests.js';
 import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError, type CredentialsNote } from './errors.js';
 import { canonicalEtag, decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
 import { copyInParts, DEFAULT_PART_CONCURRENCY, isRetryable, STREAMED_PART_ATTEMPTS, type PartBody } from './multipart.js';
@@ -79,7 +79,8 @@ const BODY_ATTEMPTS = 3;
 export class Bucket {
   private multiDeleteUnsupported = false;
   private readonly multipartCopyThreshold: number;
-  private readonly directHead: DirectHead;
+  /** HEADs and GETs without the SDK's middleware, where they can do without it. */
+  private readonly direct: DirectRequests;
 
   constructor(
     readonly client: S3Client,
@@ -87,7 +88,7 @@ export class Bucket {
     options: BucketOptions = {},
   ) {
     this.multipartCopyThreshold = options.multipartCopyThreshold ?? MAX_SINGLE_COPY_SIZE;
-    this.directHead = new DirectHead(client, name);
+    this.direct = new DirectRequests(client, name);
   }
 
   /**
@@ -115,18 +116,26 @@ export class Bucket {
     }
   }
 
+  /**
+   * The SDK's request, where a direct one decided nothing. If the direct one was refused
+   * and the SDK's is let in at its first attempt (one after a clock skew correction says
+   * nothing of our signing), direct requests stop for this bucket.
+   */
+  private async afterDirect<T extends { $metadata: { attempts?: number } }>(direct: { refused: true } | undefined, send: () => Promise<T>): Promise<T> {
+    const out = await send();
+    if (direct !== undefined && out.$metadata.attempts === 1) this.direct.stop();
+    return out;
+  }
+
   /** HEAD; undefined when the key does not exist. */
   async head(key: string): Promise<ObjectInfo | undefined> {
-    const direct = await this.directHead.head(key);
+    const direct = await this.direct.head(key);
     if (direct !== undefined && 'missing' in direct) return undefined;
     try {
-      let out = direct !== undefined && 'found' in direct ? direct.found : undefined;
-      if (out === undefined) {
-        const sdk = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
-        // At its first attempt: one after a clock skew correction says nothing of our signing.
-        if (direct !== undefined && 'refused' in direct && sdk.$metadata.attempts === 1) this.directHead.stop();
-        out = sdk;
-      }
+      const out =
+        direct !== undefined && 'found' in direct
+          ? direct.found
+          : await this.afterDirect(direct, () => this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
       const metadata: Record<string, string> = {};
       for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
       return {
@@ -240,16 +249,17 @@ export class Bucket {
     for (let attempt = 1; ; attempt++) {
       const from = start + delivered;
       if (range && from >= range.end) return delivered;
+      const rangeHeader = range || from > 0 ? `bytes=${from}-${range ? range.end - 1 : ''}` : undefined;
+      const ifMatchHeader = ifMatch === undefined ? undefined : quoteEtag(ifMatch);
       let out;
       try {
-        out = await this.client.send(
-          new GetObjectCommand({
-            Bucket: this.name,
-            Key: key,
-            Range: range || from > 0 ? `bytes=${from}-${range ? range.end - 1 : ''}` : undefined,
-            IfMatch: ifMatch === undefined ? undefined : quoteEtag(ifMatch),
-          }),
-        );
+        const direct = await this.direct.get(key, { range: rangeHeader, 'if-match': ifMatchHeader });
+        out =
+          direct !== undefined && 'got' in direct
+            ? direct.got
+            : await this.afterDirect(direct, () =>
+                this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: rangeHeader, IfMatch: ifMatchHeader })),
+              );
       } catch (err) {
         const { code, status } = describeS3Error(err);
         // 416: the range starts at or past the end (any range of an empty object).

@@ -11,6 +11,8 @@ export interface BodilessRequest {
   host: string;
   /** As sent: each segment already escaped once (S3 signs it as it is, not escaped again). */
   path: string;
+  /** Other headers to send and sign (Range, If-Match), lowercase names. */
+  headers?: Record<string, string>;
 }
 
 // SHA-256 of an empty body: the payload hash of a request without one.
@@ -18,7 +20,7 @@ export const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649
 
 /**
  * AWS Signature Version 4 in headers, for requests without a body or query: the
- * direct HEADs (direct-head.ts). The SDK's signer costs about 110 µs of CPU per
+ * direct HEADs and GETs (direct-requests.ts). The SDK's signer costs about 110 µs of CPU per
  * request (a fresh SHA-256 object per digest, an HMAC to look up its key cache); this
  * one about 15 µs. The signing key changes once a day per credentials, so the last one
  * is kept.
@@ -31,23 +33,26 @@ export class SigV4 {
     private readonly service: string,
   ) {}
 
-  /** The headers that sign `request` at `now`: host, x-amz-date, x-amz-content-sha256, the token, authorization. */
+  /**
+   * The headers to send `request` with at `now`, all signed: the request's own, host,
+   * x-amz-date, x-amz-content-sha256, the session token, and authorization.
+   */
   headers(request: BodilessRequest, credentials: SigningCredentials, now: Date): Record<string, string> {
     const amzDate = now.toISOString().replace(/[-:]|\.\d{3}/g, '');
     const scope = `${amzDate.slice(0, 8)}/${this.region}/${this.service}/aws4_request`;
     const headers: Record<string, string> = {
+      ...request.headers,
       host: request.host,
       'x-amz-content-sha256': EMPTY_PAYLOAD_SHA256,
       'x-amz-date': amzDate,
       ...(credentials.sessionToken === undefined ? {} : { 'x-amz-security-token': credentials.sessionToken }),
     };
-    // Already in the sorted order that signing needs.
-    const names = Object.keys(headers);
+    const names = Object.keys(headers).sort();
     const canonicalRequest = [
       request.method,
       request.path,
       '',
-      ...names.map((name) => `${name}:${(headers[name] as string).trim()}`),
+      ...names.map((name) => `${name}:${(headers[name] as string).trim().replace(/\s+/g, ' ')}`),
       '',
       names.join(';'),
       EMPTY_PAYLOAD_SHA256,

@@ -1,7 +1,7 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { createS3Client, type S3ClientOptions } from '../../src/s3/client.js';
-import { DirectHead } from '../../src/s3/direct-head.js';
+import { DirectRequests } from '../../src/s3/direct-requests.js';
 
 interface SentRequest {
   hostname: string;
@@ -40,7 +40,7 @@ async function directRequest(client: S3Client, bucket: string, key: string): Pro
     throw new Error('stopped before sending');
   };
   // Not sent: left to the SDK.
-  expect(await new DirectHead(client, bucket).head(key)).toBeUndefined();
+  expect(await new DirectRequests(client, bucket).head(key)).toBeUndefined();
   client.destroy();
   if (!sent) throw new Error('no request was built');
   return sent;

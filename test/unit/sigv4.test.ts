@@ -1,5 +1,6 @@
 // src/s3/sigv4.ts against the SDK's own signer: the same request, the same moment and
-// the same credentials must give the same signature, for any escaped path.
+// the same credentials must give the same signature, for any escaped path and with the
+// headers a chunk GET sends (Range, If-Match).
 import { S3Client } from '@aws-sdk/client-s3';
 import { HttpRequest } from '@smithy/core/protocols';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,14 @@ const clients: S3Client[] = [];
 afterAll(() => clients.forEach((client) => client.destroy()));
 
 /** The signer an S3 client of the SDK signs its requests with. */
-async function sdkHeaders(method: string, path: string, credentials: SigningCredentials, region: string, now: Date): Promise<Record<string, string>> {
+async function sdkHeaders(
+  method: string,
+  path: string,
+  credentials: SigningCredentials,
+  region: string,
+  now: Date,
+  extra: Record<string, string>,
+): Promise<Record<string, string>> {
   const client = new S3Client({ region, credentials });
   clients.push(client);
   const signer = await client.config.signer({ name: 'sigv4', signingName: 's3', signingRegion: region, properties: {} });
@@ -24,7 +32,7 @@ async function sdkHeaders(method: string, path: string, credentials: SigningCred
     port: 8443,
     path,
     query: {},
-    headers: { host: 'example.com:8443', 'x-amz-content-sha256': EMPTY_PAYLOAD_SHA256 },
+    headers: { ...extra, host: 'example.com:8443', 'x-amz-content-sha256': EMPTY_PAYLOAD_SHA256 },
   });
   const signed = (await signer.sign(request, { signingDate: now, signingRegion: region, signingService: 's3' })) as HttpRequest;
   return signed.headers;
@@ -38,12 +46,17 @@ describe('SigV4', () => {
         const ours = new SigV4(region, 's3');
         for (const now of dates) {
           for (const path of PATHS) {
-            for (const method of ['HEAD', 'GET'] as const) {
-              const sdk = await sdkHeaders(method, path, credentials, region, now);
-              const mine = ours.headers({ method, host: 'example.com:8443', path }, credentials, now);
+            for (const [method, extra] of [
+              ['HEAD', {}],
+              ['GET', { range: 'bytes=0-8388607' }],
+              ['GET', { range: 'bytes=16777216-', 'if-match': '"9b2cf535f27731c974343645a3985328-12"' }],
+            ] as const) {
+              const sdk = await sdkHeaders(method, path, credentials, region, now, extra);
+              const mine = ours.headers({ method, host: 'example.com:8443', path, headers: { ...extra } }, credentials, now);
               expect(mine.authorization, `${method} ${path} ${region} ${now.toISOString()}`).toBe(sdk.authorization);
               expect(mine['x-amz-date']).toBe(sdk['x-amz-date']);
               expect(mine['x-amz-security-token']).toBe(sdk['x-amz-security-token']);
+              expect(mine.range).toBe(sdk.range);
             }
           }
         }

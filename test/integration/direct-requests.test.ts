@@ -1,13 +1,17 @@
-// src/s3/direct-head.ts against the run's S3 server, over real HTTP: the HEADs that
-// skip the SDK's middleware must answer exactly what the SDK's HeadObject answers, for
-// any key, and leave every answer other than 200 and 404 to the SDK.
-import { HeadObjectCommand, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+// src/s3/direct-requests.ts against the run's S3 server, over real HTTP: the HEADs and
+// GETs that skip the SDK's middleware must answer exactly what the SDK's answer, for
+// any key, and leave every answer but the plain ones (HEAD: 200, 404; GET: 200, 206) to
+// the SDK.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLatencyProxy, type LatencyProxy } from '../../bench/latency-proxy.mjs';
 import { Bucket } from '../../src/s3/bucket.js';
 import { createS3Client } from '../../src/s3/client.js';
-import { DirectHead } from '../../src/s3/direct-head.js';
+import { DirectRequests } from '../../src/s3/direct-requests.js';
 import { FsError } from '../../src/errors.js';
+import type { DirectGetAnswer } from '../../src/s3/direct-requests.js';
 import { TEST_CREDENTIALS, createTestBucket, testClient, testEndpoint, testServer } from '../support/s3.js';
 import { startS3Proxy, type S3Proxy } from '../support/s3-proxy.js';
 
@@ -24,6 +28,18 @@ const ODD_KEYS = [
   ' leading and trailing ',
   'ends-with-dot.',
 ];
+
+const md5 = (bytes: Buffer): string => createHash('md5').update(bytes).digest('hex');
+
+async function bytesOf(answer: DirectGetAnswer): Promise<Buffer | undefined> {
+  if (answer === undefined || !('got' in answer)) return undefined;
+  const pieces: Buffer[] = [];
+  for await (const piece of answer.got.Body as Readable) pieces.push(piece as Buffer);
+  return Buffer.concat(pieces);
+}
+
+/** A body of 3 MiB + 5 that differs at every offset, so that a misplaced byte shows. */
+const BIG = Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 5 }, (_, i) => (i * 31 + (i >> 12)) & 0xff));
 
 let bucket: string;
 const clients: S3Client[] = [];
@@ -55,6 +71,7 @@ beforeAll(async () => {
       }),
     );
   }
+  await testClient().send(new PutObjectCommand({ Bucket: bucket, Key: 'big file.bin', Body: BIG }));
 }, 60_000);
 
 afterEach(async () => {
@@ -69,10 +86,10 @@ afterAll(async () => {
   for (const client of clients.splice(0)) client.destroy();
 });
 
-describe('DirectHead', () => {
+describe('DirectRequests', () => {
   it('answers what the SDK answers, for odd keys, with one signed request each and none of the SDK\'s', { timeout: 30_000 }, async () => {
     proxy = await startS3Proxy({ upstream: testEndpoint() });
-    const direct = new DirectHead(mountClient(proxy.endpoint), bucket);
+    const direct = new DirectRequests(mountClient(proxy.endpoint), bucket);
     for (const key of ODD_KEYS) {
       const sdk = await testClient().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       proxy.requests.splice(0);
@@ -97,7 +114,7 @@ describe('DirectHead', () => {
 
   it('answers a missing key itself, with one request', { timeout: 10_000 }, async () => {
     proxy = await startS3Proxy({ upstream: testEndpoint() });
-    const direct = new DirectHead(mountClient(proxy.endpoint), bucket);
+    const direct = new DirectRequests(mountClient(proxy.endpoint), bucket);
     expect(await direct.head('no/such key')).toEqual({ missing: true });
     expect(proxy.requests.map((r) => [r.method, r.headers['amz-sdk-invocation-id']])).toEqual([['HEAD', undefined]]);
   });
@@ -105,7 +122,7 @@ describe('DirectHead', () => {
   it('leaves refused credentials to the SDK, whose error the mount shows', { timeout: 15_000 }, async () => {
     proxy = await startS3Proxy({ upstream: testEndpoint() });
     const client = mountClient(proxy.endpoint, { credentials: { accessKeyId: TEST_CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' } });
-    expect(await new DirectHead(client, bucket).head('plain.txt')).toEqual({ refused: true });
+    expect(await new DirectRequests(client, bucket).head('plain.txt')).toEqual({ refused: true });
     const sdkSent = (): boolean[] => proxy!.requests.splice(0).map((r) => r.headers['amz-sdk-invocation-id'] !== undefined);
     expect(sdkSent()).toEqual([false]);
     const fromSdk = new Bucket(client, bucket);
@@ -158,10 +175,63 @@ describe('DirectHead', () => {
       await testClient().send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
     }
     proxy = await startS3Proxy({ upstream: testEndpoint() });
-    const answer = await new DirectHead(mountClient(proxy.endpoint, { anonymous: true }), bucket).head('plain.txt');
+    const answer = await new DirectRequests(mountClient(proxy.endpoint, { anonymous: true }), bucket).head('plain.txt');
     expect(answer && 'found' in answer ? answer.found.ContentLength : undefined).toBe(Buffer.byteLength('body 0 of plain.txt'));
     expect(proxy.requests.length).toBe(1);
     expect(proxy.requests[0]?.headers.authorization).toBeUndefined();
     expect(proxy.requests[0]?.headers['amz-sdk-invocation-id']).toBeUndefined();
+  });
+
+  it('GETs the bytes the SDK GETs, for odd keys and ranges, with one signed request each and none of the SDK\'s', { timeout: 30_000 }, async () => {
+    proxy = await startS3Proxy({ upstream: testEndpoint() });
+    const direct = new DirectRequests(mountClient(proxy.endpoint), bucket);
+    for (const key of ODD_KEYS) {
+      const sdk = await testClient().send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=2-' }));
+      const expected = Buffer.from(await sdk.Body!.transformToByteArray());
+      proxy.requests.splice(0);
+      const answer = await direct.get(key, { range: 'bytes=2-', 'if-match': sdk.ETag });
+      expect((await bytesOf(answer))?.toString(), key).toBe(expected.toString());
+      expect(answer && 'got' in answer ? [answer.got.ContentRange, answer.got.ContentLength] : undefined, key).toEqual([sdk.ContentRange, sdk.ContentLength]);
+      expect(proxy.requests.map((r) => [r.method, r.headers.range, r.headers['if-match'], r.headers['amz-sdk-invocation-id']]), key).toEqual([['GET', 'bytes=2-', sdk.ETag, undefined]]);
+      expect(proxy.requests[0]?.headers.authorization).toMatch(/SignedHeaders=host;if-match;range;x-amz-content-sha256;x-amz-date,/);
+    }
+    for (const [range, from, to] of [
+      ['bytes=0-1048575', 0, 1024 * 1024],
+      ['bytes=1048570-2097159', 1048570, 2097160],
+      ['bytes=3145728-', 3145728, BIG.length],
+      [undefined, 0, BIG.length],
+    ] as const) {
+      const bytes = await bytesOf(await direct.get('big file.bin', { range }));
+      expect(bytes && md5(bytes), String(range)).toBe(md5(BIG.subarray(from, to)));
+    }
+  });
+
+  it('leaves a GET whose version changed to the SDK, and the read fails with ESTALE', { timeout: 15_000 }, async () => {
+    proxy = await startS3Proxy({ upstream: testEndpoint() });
+    const client = mountClient(proxy.endpoint);
+    const stale = '"0123456789abcdef0123456789abcdef"';
+    expect(await new DirectRequests(client, bucket).get('plain.txt', { range: 'bytes=0-3', 'if-match': stale })).toBeUndefined();
+    const err = await new Bucket(client, bucket).getRange('plain.txt', 0, 4, stale).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FsError);
+    expect((err as FsError).code).toBe('ESTALE');
+    // The direct GET alone, then the Bucket's read: direct, then the SDK's; all answered 412.
+    expect(proxy.requests.map((r) => r.headers['amz-sdk-invocation-id'] !== undefined)).toEqual([false, false, true]);
+  });
+
+  it('reads through Bucket with direct GETs alone when the server answers them', { timeout: 15_000 }, async () => {
+    proxy = await startS3Proxy({ upstream: testEndpoint() });
+    const reads = new Bucket(mountClient(proxy.endpoint), bucket);
+    const info = await reads.head('big file.bin');
+    const bytes = await reads.getRange('big file.bin', 1000, 2_500_000, info?.etag);
+    expect(md5(bytes)).toBe(md5(BIG.subarray(1000, 2_500_000)));
+    expect(md5(await reads.getObject('big file.bin'))).toBe(md5(BIG));
+    expect(proxy.requests.map((r) => [r.method, r.headers['amz-sdk-invocation-id']])).toEqual([
+      ['HEAD', undefined],
+      ['GET', undefined],
+      ['GET', undefined],
+    ]);
   });
 });
