@@ -43,6 +43,8 @@ interface Route {
   /** The SDK's credentials, or an empty identity when it signs nothing (--no-sign-request). */
   identity: IdentityProvider;
   signer: SigV4;
+  /** False under --checksums when-supported: the SDK checks the checksums of what a GET answers. */
+  gets: boolean;
 }
 
 const META_PREFIX = 'x-amz-meta-';
@@ -61,7 +63,8 @@ const META_PREFIX = 'x-amz-meta-';
  * signature, its request handler sends (sockets, timeouts, CA bundle). Only the plain
  * answers are decided here: 200 and 404 to a HEAD, 200 and 206 to a GET. Anything else
  * (an error status, a network failure, an answer missing a header) is left to the SDK's
- * request, which retries and explains errors as it does for every request.
+ * request, which retries and explains errors as it does for every request. Under
+ * --checksums when-supported every GET is the SDK's, which checks what the answers carry.
  */
 export class DirectRequests {
   private route: Promise<Route | undefined> | undefined;
@@ -88,9 +91,15 @@ export class DirectRequests {
     const response = await this.send('GET', key, headers);
     if (response === undefined) return undefined;
     const { statusCode } = response;
-    const length = response.headers['content-length'];
-    if ((statusCode === 200 || statusCode === 206) && length !== undefined && /^\d+$/.test(length)) {
-      return { got: { ContentRange: response.headers['content-range'], ContentLength: Number(length), Body: response.body as Readable } };
+    if (statusCode === 200 || statusCode === 206) {
+      const length = response.headers['content-length'];
+      return {
+        got: {
+          ContentRange: response.headers['content-range'],
+          ContentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+          Body: response.body as Readable,
+        },
+      };
     }
     // An error's few bytes of XML: read so that the connection can be kept.
     drain(response);
@@ -110,7 +119,7 @@ export class DirectRequests {
   private async send(method: 'HEAD' | 'GET', key: string, extra: Record<string, string | undefined>): Promise<Response | undefined> {
     if (this.stopped) return undefined;
     const route = await (this.route ??= this.findRoute());
-    if (route === undefined) return undefined;
+    if (route === undefined || (method === 'GET' && !route.gets)) return undefined;
     try {
       // As the SDK's serializer writes a greedy label: each segment escaped, slashes kept.
       const path = route.base + key.split('/').map(extendedEncodeURIComponent).join('/');
@@ -155,7 +164,8 @@ export class DirectRequests {
       if (url.search !== '') return undefined;
       const base = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
       const signer = new SigV4(auth.signingRegion ?? (await config.region()), auth.signingName ?? 's3');
-      return { url, base, identity, signer };
+      const gets = (await config.responseChecksumValidation()) === 'WHEN_REQUIRED';
+      return { url, base, identity, signer, gets };
     } catch {
       return undefined;
     }

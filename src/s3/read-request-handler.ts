@@ -22,7 +22,7 @@ const DEFAULT_KEEP_IDLE_MS = 15_000;
  * ranged GETs (the chunks), whose bodies it reads into large blocks, and HEADs, which it
  * sends with less CPU than Node's HTTP client (why: http1-connection.ts). Every other
  * request goes to Node's HTTP client through the SDK's own handler. Whoever signs (the
- * SDK, or direct-head.ts) retries and parses errors as before.
+ * SDK, or direct-requests.ts) retries and parses errors as before.
  */
 export class ReadRequestHandler {
   readonly metadata = { handlerProtocol: 'http/1.1' };
@@ -39,7 +39,7 @@ export class ReadRequestHandler {
   ) {}
 
   async handle(request: HttpRequest, handlerOptions: HandlerOptions = {}): Promise<HandlerResult> {
-    if (!isRangedGet(request) && !isHead(request)) return this.fallback.handle(request, handlerOptions);
+    if (!isReadRequest(request)) return this.fallback.handle(request, handlerOptions);
     const { abortSignal } = handlerOptions;
     const address: ServerAddress = {
       protocol: request.protocol === 'https:' ? 'https:' : 'http:',
@@ -140,19 +140,10 @@ function hostHeader(address: ServerAddress): string {
   return standard ? address.hostname : `${address.hostname}:${address.port}`;
 }
 
-function isHead(request: HttpRequest): boolean {
-  return request.method === 'HEAD' && request.body === undefined && request.username == null && request.password == null && !request.fragment;
-}
-
-function isRangedGet(request: HttpRequest): boolean {
-  return (
-    request.method === 'GET' &&
-    hasHeader(request.headers, 'range') &&
-    request.body === undefined &&
-    request.username == null &&
-    request.password == null &&
-    !request.fragment
-  );
+/** The read path's requests: a ranged GET or a HEAD, without body, user info or fragment. */
+function isReadRequest(request: HttpRequest): boolean {
+  const plain = request.body === undefined && request.username == null && request.password == null && !request.fragment;
+  return plain && (request.method === 'HEAD' || (request.method === 'GET' && hasHeader(request.headers, 'range')));
 }
 
 /** Runs `send`, destroying the connection (and so failing the request) if the SDK aborts it. */

@@ -46,11 +46,15 @@ const clients: S3Client[] = [];
 let proxy: S3Proxy | undefined;
 let latencyProxy: LatencyProxy | undefined;
 
-function mountClient(endpoint: string, options: { anonymous?: boolean; credentials?: { accessKeyId: string; secretAccessKey: string } } = {}): S3Client {
+function mountClient(
+  endpoint: string,
+  options: { anonymous?: boolean; credentials?: { accessKeyId: string; secretAccessKey: string }; checksums?: 'when-supported' } = {},
+): S3Client {
   const client = createS3Client({
     endpoint,
     pathStyle: true,
     region: 'us-east-1',
+    checksums: options.checksums ?? 'when-required',
     ...(options.anonymous ? { anonymous: true } : { credentials: options.credentials ?? TEST_CREDENTIALS }),
     maxAttempts: 3,
   });
@@ -59,7 +63,7 @@ function mountClient(endpoint: string, options: { anonymous?: boolean; credentia
 }
 
 beforeAll(async () => {
-  bucket = await createTestBucket('direct-head');
+  bucket = await createTestBucket('direct-requests');
   for (const [i, key] of ODD_KEYS.entries()) {
     await testClient().send(
       new PutObjectCommand({
@@ -232,6 +236,17 @@ describe('DirectRequests', () => {
       ['HEAD', undefined],
       ['GET', undefined],
       ['GET', undefined],
+    ]);
+  });
+
+  it('leaves GETs to the SDK under --checksums when-supported, which checks what they answer', { timeout: 15_000 }, async () => {
+    proxy = await startS3Proxy({ upstream: testEndpoint() });
+    const reads = new Bucket(mountClient(proxy.endpoint, { checksums: 'when-supported' }), bucket);
+    expect(md5(await reads.getRange('big file.bin', 0, 1000))).toBe(md5(BIG.subarray(0, 1000)));
+    expect((await reads.head('big file.bin'))?.size).toBe(BIG.length);
+    expect(proxy.requests.map((r) => [r.method, r.headers['amz-sdk-invocation-id'] !== undefined, r.headers['x-amz-checksum-mode']])).toEqual([
+      ['GET', true, 'ENABLED'],
+      ['HEAD', false, undefined],
     ]);
   });
 });

@@ -32,7 +32,7 @@ async function sentRequest(client: S3Client, bucket: string, key: string): Promi
   return sent;
 }
 
-/** The request DirectHead would send for `key`, stopped before the network as above. */
+/** The HEAD DirectRequests would send for `key`, stopped before the network as above. */
 async function directRequest(client: S3Client, bucket: string, key: string): Promise<SentRequest> {
   let sent: SentRequest | undefined;
   client.config.requestHandler.handle = async (request) => {
