@@ -62,9 +62,9 @@ const META_PREFIX = 'x-amz-meta-';
  * them; none at all under --no-sign-request), its clock skew correction dates the
  * signature, its request handler sends (sockets, timeouts, CA bundle). Only the plain
  * answers are decided here: 200 and 404 to a HEAD, 200 and 206 to a GET. Anything else
- * (an error status, a network failure, an answer missing a header) is left to the SDK's
- * request, which retries and explains errors as it does for every request. Under
- * --checksums when-supported every GET is the SDK's, which checks what the answers carry.
+ * (an error status, a network failure) is left to the SDK's request, which retries and
+ * explains errors as it does for every request. Under --checksums when-supported every
+ * GET is the SDK's, which checks what the answers carry.
  */
 export class DirectRequests {
   private route: Promise<Route | undefined> | undefined;
@@ -176,22 +176,20 @@ function drain(response: Response): void {
   (response.body as { resume?: () => void } | undefined)?.resume?.();
 }
 
-/** The answer's fields as the SDK parses them; undefined when one the mount needs is missing or odd. */
-function fieldsOf(headers: Record<string, string | undefined>): DirectHeadAnswer {
+/** The answer's fields as the SDK parses them; one it would find missing is left out. */
+function fieldsOf(headers: Record<string, string | undefined>): { found: HeadFields } {
   const length = headers['content-length'];
-  const etag = headers.etag;
   const lastModified = headers['last-modified'] === undefined ? Number.NaN : Date.parse(headers['last-modified']);
-  if (length === undefined || !/^\d+$/.test(length) || etag === undefined || Number.isNaN(lastModified)) return undefined;
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && name.startsWith(META_PREFIX)) metadata[name.slice(META_PREFIX.length)] = value;
   }
-  const contentType = headers['content-type'];
+  const { etag, 'content-type': contentType } = headers;
   return {
     found: {
-      ContentLength: Number(length),
-      ETag: etag,
-      LastModified: new Date(lastModified),
+      ...(length !== undefined && /^\d+$/.test(length) ? { ContentLength: Number(length) } : {}),
+      ...(etag === undefined ? {} : { ETag: etag }),
+      ...(Number.isNaN(lastModified) ? {} : { LastModified: new Date(lastModified) }),
       Metadata: metadata,
       ...(contentType === undefined ? {} : { ContentType: contentType }),
     },
