@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { MountConfig } from '../config.js';
 import { parseSource } from './source.js';
 import { DEFAULT_PART_SIZE } from '../upload/part-size.js';
+import { VERSION } from '../version.js';
 import { UsageError } from './messages.js';
 import { addMountOptions, type MountOptionsMode } from './mount-options.js';
 import {
@@ -229,12 +229,6 @@ function checked<T>(option: string, text: string | undefined, parse: (option: st
   return text === undefined ? fallback : parse(option, text);
 }
 
-function packageVersion(): string {
-  // ../../package.json from both src/cli (tests) and dist/cli (installed).
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 /** The mount form; subcommands added afterwards inherit its output and exit settings. */
 function buildProgram(context: ParseContext, write: (text: string) => void): Command {
   return new Command('s3mount')
@@ -307,7 +301,7 @@ function buildProgram(context: ParseContext, write: (text: string) => void): Com
     .option('--log-level <LEVEL>', `error, warn, info or debug (default: ${DEFAULTS.logLevel})`)
     .option('--debug-fuse', 'libfuse logs every request')
     .option('-f, --foreground', 'stay in the foreground and log to stderr; Ctrl-C unmounts')
-    .version(packageVersion(), '-V, --version')
+    .version(VERSION, '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .helpCommand(false)
     .exitOverride()

@@ -3,6 +3,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { USER_AGENT } from '../version.js';
 import type { CredentialsProvider, StaticCredentials } from './credentials.js';
 import { ReadRequestHandler } from './read-request-handler.js';
 
@@ -71,6 +72,8 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     credentials: options.credentials,
     ...(options.anonymous ? UNSIGNED : {}),
     maxAttempts: options.maxAttempts,
+    // Added to the SDK's own, so that a server's logs tell s3mount's requests apart.
+    customUserAgent: USER_AGENT,
     // Without it the SDK rebuilds the middleware chain on every send: measured here,
     // a quarter of the mount's CPU during `ls -l` of 5000 objects (one HEAD each).
     // The cache is per command class; it is safe because no send passes options and

@@ -3,6 +3,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DefaultIdentityProviderConfig } from '@smithy/core';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
+import { USER_AGENT } from '../version.js';
 import { SigV4, type SigningCredentials } from './sigv4.js';
 
 /** The fields of a HEAD answer that Bucket.head reads, as the SDK's HeadObject names them. */
@@ -137,7 +138,8 @@ export class DirectRequests {
         ...(route.url.port === '' ? {} : { port: Number(route.url.port) }),
         path,
         query: {},
-        headers,
+        // Not signed, as the SDK does not sign it either.
+        headers: { ...headers, 'user-agent': USER_AGENT },
       });
       return (await this.client.config.requestHandler.handle(request)).response;
     } catch {

@@ -11,6 +11,7 @@ import { Bucket } from '../../src/s3/bucket.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { DirectRequests } from '../../src/s3/direct-requests.js';
 import { FsError } from '../../src/errors.js';
+import { USER_AGENT, VERSION } from '../../src/version.js';
 import type { DirectGetAnswer } from '../../src/s3/direct-requests.js';
 import { TEST_CREDENTIALS, createTestBucket, testClient, testEndpoint, testServer } from '../support/s3.js';
 import { startS3Proxy, type S3Proxy } from '../support/s3-proxy.js';
@@ -112,6 +113,7 @@ describe('DirectRequests', () => {
       expect(request?.headers.authorization).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=${TEST_CREDENTIALS.accessKeyId}/\\d{8}/us-east-1/s3/aws4_request`));
       // Every request of the SDK's middleware carries its invocation id: this one did not go through it.
       expect(request?.headers['amz-sdk-invocation-id']).toBeUndefined();
+      expect(request?.headers['user-agent']).toBe(USER_AGENT);
       expect(request?.url.startsWith(`/${bucket}/`)).toBe(true);
     }
   });
@@ -253,5 +255,18 @@ describe('DirectRequests', () => {
       ['GET', true, 'ENABLED'],
       ['HEAD', false, undefined],
     ]);
+  });
+
+  it('says s3mount and its version in the User-Agent of direct and SDK requests alike', { timeout: 15_000 }, async () => {
+    proxy = await startS3Proxy({ upstream: testEndpoint() });
+    const client = mountClient(proxy.endpoint);
+    expect(USER_AGENT).toBe(`s3mount/${VERSION}`);
+    expect(VERSION).toMatch(/^\d+\.\d+\.\d+/);
+    expect((await new Bucket(client, bucket).head('plain.txt'))?.size).toBe(Buffer.byteLength('body 0 of plain.txt'));
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'plain.txt' }));
+    const [direct, sdk] = proxy.requests;
+    expect(direct?.headers['user-agent']).toBe(USER_AGENT);
+    expect(sdk?.headers['amz-sdk-invocation-id']).toBeDefined();
+    expect(sdk?.headers['user-agent']).toContain(USER_AGENT);
   });
 });
