@@ -116,17 +116,6 @@ export class Bucket {
     }
   }
 
-  /**
-   * The SDK's request, where a direct one decided nothing. If the direct one was refused
-   * and the SDK's is let in at its first attempt (one after a clock skew correction says
-   * nothing of our signing), direct requests stop for this bucket.
-   */
-  private async afterDirect<T extends { $metadata: { attempts?: number } }>(direct: { refused: true } | undefined, send: () => Promise<T>): Promise<T> {
-    const out = await send();
-    if (direct !== undefined && out.$metadata.attempts === 1) this.direct.stop();
-    return out;
-  }
-
   /** HEAD; undefined when the key does not exist. */
   async head(key: string): Promise<ObjectInfo | undefined> {
     const direct = await this.direct.head(key);
@@ -135,7 +124,7 @@ export class Bucket {
       const out =
         direct !== undefined && 'found' in direct
           ? direct.found
-          : await this.afterDirect(direct, () => this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
+          : await this.direct.viaSdk(direct, () => this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
       const metadata: Record<string, string> = {};
       for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
       return {
@@ -257,7 +246,7 @@ export class Bucket {
         out =
           direct !== undefined && 'got' in direct
             ? direct.got
-            : await this.afterDirect(direct, () =>
+            : await this.direct.viaSdk(direct, () =>
                 this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: rangeHeader, IfMatch: ifMatchHeader })),
               );
       } catch (err) {

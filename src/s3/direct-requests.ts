@@ -18,7 +18,7 @@ export interface HeadFields {
 
 /**
  * What a direct HEAD found: the object, no object, or nothing decided (ask the SDK).
- * `refused`: the server answered 403, which the SDK's own request may not get (see stop()).
+ * `refused`: the server answered 403, which the SDK's own request may not get (see viaSdk()).
  */
 export type DirectHeadAnswer = { found: HeadFields } | { missing: true } | { refused: true } | undefined;
 
@@ -108,12 +108,16 @@ export class DirectRequests {
   }
 
   /**
-   * The SDK's request was let in where a direct one was refused: something of this
-   * server's differs from what is signed here, so every request of this bucket goes to
-   * the SDK from now on instead of costing two.
+   * The SDK's request, where the direct one (`direct`) decided nothing. If the direct one
+   * was refused and the SDK's is let in at its first attempt (one after a clock skew
+   * correction says nothing of our signing), something of this server's differs from
+   * what is signed here: every request of this bucket goes to the SDK from now on
+   * instead of costing two.
    */
-  stop(): void {
-    this.stopped = true;
+  async viaSdk<T extends { $metadata: { attempts?: number } }>(direct: { refused: true } | undefined, send: () => Promise<T>): Promise<T> {
+    const out = await send();
+    if (direct !== undefined && out.$metadata.attempts === 1) this.stopped = true;
+    return out;
   }
 
   /** The answer to a direct request, or undefined when there is none to decide on. */
