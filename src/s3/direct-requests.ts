@@ -93,11 +93,10 @@ export class DirectRequests {
     if (response === undefined) return undefined;
     const { statusCode } = response;
     if (statusCode === 200 || statusCode === 206) {
-      const length = response.headers['content-length'];
       return {
         got: {
           ContentRange: response.headers['content-range'],
-          ContentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+          ContentLength: decimal(response.headers['content-length']),
           Body: response.body as Readable,
         },
       };
@@ -178,13 +177,18 @@ export class DirectRequests {
   }
 }
 
+/** A Content-Length as a number; undefined when missing or not a plain decimal. */
+function decimal(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
 function drain(response: Response): void {
   (response.body as { resume?: () => void } | undefined)?.resume?.();
 }
 
 /** The answer's fields as the SDK parses them; one it would find missing is left out. */
 function fieldsOf(headers: Record<string, string | undefined>): { found: HeadFields } {
-  const length = headers['content-length'];
+  const length = decimal(headers['content-length']);
   const lastModified = headers['last-modified'] === undefined ? Number.NaN : Date.parse(headers['last-modified']);
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -193,7 +197,7 @@ function fieldsOf(headers: Record<string, string | undefined>): { found: HeadFie
   const { etag, 'content-type': contentType } = headers;
   return {
     found: {
-      ...(length !== undefined && /^\d+$/.test(length) ? { ContentLength: Number(length) } : {}),
+      ...(length === undefined ? {} : { ContentLength: length }),
       ...(etag === undefined ? {} : { ETag: etag }),
       ...(Number.isNaN(lastModified) ? {} : { LastModified: new Date(lastModified) }),
       Metadata: metadata,
