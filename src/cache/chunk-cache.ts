@@ -8,6 +8,7 @@
 // network; a reader that has to wait for S3 never waits for the disk.
 import { LRUCache } from 'lru-cache';
 import { FsError } from '../errors.js';
+import type { ObjectInfo } from '../s3/bucket.js';
 import { Chunk } from './chunk.js';
 import { DiskChunks } from './disk-chunks.js';
 
@@ -21,8 +22,16 @@ export interface ObjectVersion {
 /**
  * Fetches bytes [start, end) of the object version, handing them to `sink` in order as
  * they arrive; rejects if the object changed. Resolves with the number of bytes passed.
+ * `answered`, if given, hears what the answer tells of the object before its first byte
+ * (not at all if it tells too little).
  */
-export type RangeFetcher = (version: ObjectVersion, start: number, end: number, sink: (bytes: Buffer) => void) => Promise<number>;
+export type RangeFetcher = (
+  version: ObjectVersion,
+  start: number,
+  end: number,
+  sink: (bytes: Buffer) => void,
+  answered?: (info: ObjectInfo) => void,
+) => Promise<number>;
 
 /** Starts a request now or later (a queue bounding requests in flight). */
 export type Scheduler = (request: () => Promise<unknown>) => Promise<unknown>;
@@ -83,20 +92,34 @@ export class ChunkCache {
   /**
    * Fetches chunks first..last that are neither at hand nor on disk, a run of
    * consecutive ones in one request (read-ahead: fewer, bigger GETs), started through
-   * `schedule`; those on disk are read from there. They count as under way from the
-   * call on. Resolves once they are all in. Without `keepOnDisk`, the fetched chunks are
-   * kept in memory only (the tail of a long sequential read).
+   * `how.schedule`; those on disk are read from there. They count as under way from the
+   * call on. Resolves once they are all in. Without `how.keepOnDisk`, the fetched chunks
+   * are kept in memory only (the tail of a long sequential read). `how.answered` is
+   * called once: with what the answer to the request of chunk `first` tells of the
+   * object, or with undefined if there is no such request or its answer tells too little.
    */
-  async prefetch(version: ObjectVersion, first: number, last: number, schedule: Scheduler = now, keepOnDisk = true): Promise<void> {
+  async prefetch(
+    version: ObjectVersion,
+    first: number,
+    last: number,
+    how: { schedule?: Scheduler; keepOnDisk?: boolean; answered?: (info: ObjectInfo | undefined) => void } = {},
+  ): Promise<void> {
+    const { schedule = now, keepOnDisk = true } = how;
+    let answered = how.answered;
     const pending: Promise<Chunk>[] = [];
     let runStart = -1;
     const flush = (end: number): void => {
       if (runStart < 0) return;
-      for (const [i, chunk] of this.request(version, runStart, end, schedule, keepOnDisk).entries()) {
+      for (const [i, chunk] of this.request(version, runStart, end, schedule, keepOnDisk, answered).entries()) {
         pending.push(this.track(this.idOf(version, runStart + i), chunk));
       }
+      answered = undefined;
       runStart = -1;
     };
+    if (this.isAtHand(version, first) || this.isOnDisk(version, first)) {
+      answered?.(undefined);
+      answered = undefined;
+    }
     for (let index = first; index <= last; index++) {
       if (this.isAtHand(version, index)) flush(index);
       else if (this.isOnDisk(version, index)) {
@@ -153,7 +176,14 @@ export class ChunkCache {
    * One request for chunks [first, end), started through `schedule`: each chunk's
    * promise resolves as soon as its own bytes are in, not when the whole range is.
    */
-  private request(version: ObjectVersion, first: number, end: number, schedule: Scheduler, keepOnDisk: boolean): Promise<Chunk>[] {
+  private request(
+    version: ObjectVersion,
+    first: number,
+    end: number,
+    schedule: Scheduler,
+    keepOnDisk: boolean,
+    answered?: (info: ObjectInfo | undefined) => void,
+  ): Promise<Chunk>[] {
     const chunks = Array.from({ length: end - first }, (_, i) => ({ range: this.rangeOf(version, first + i), ...deferred<Chunk>() }));
     let current = 0;
     let pieces: Buffer[] = [];
@@ -178,13 +208,21 @@ export class ChunkCache {
     };
     const start = this.rangeOf(version, first).start;
     const stop = this.rangeOf(version, end - 1).end;
-    schedule(() => this.fetchRange(version, start, stop, sink)).then(
+    let told = answered === undefined;
+    const tell = (info: ObjectInfo | undefined): void => {
+      if (told) return;
+      told = true;
+      answered?.(info);
+    };
+    schedule(() => this.fetchRange(version, start, stop, sink, answered && tell)).then(
       () => {
+        tell(undefined);
         // An object shorter than its version's size: a server that is not consistent.
         const error = new FsError('EIO', `${version.key} ended before byte ${stop}`);
         for (const chunk of chunks.slice(current)) chunk.reject(error);
       },
       (err: unknown) => {
+        tell(undefined);
         for (const chunk of chunks.slice(current)) chunk.reject(err);
       },
     );

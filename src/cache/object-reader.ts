@@ -4,6 +4,7 @@
 import PQueue from 'p-queue';
 import type { MountConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import type { ObjectInfo } from '../s3/bucket.js';
 import { ChunkCache, type ObjectVersion, type RangeFetcher } from './chunk-cache.js';
 import { DiskChunks } from './disk-chunks.js';
 import { ReadAhead, SequentialRuns } from './read-ahead.js';
@@ -25,7 +26,14 @@ export interface ObjectReaderOptions {
 
 /** Where chunks come from: ranged GETs of one version (src/s3/bucket.ts). */
 export interface RangeSource {
-  streamRange(key: string, start: number, end: number, ifMatch: string | undefined, sink: (bytes: Buffer) => void): Promise<number>;
+  streamRange(
+    key: string,
+    start: number,
+    end: number,
+    ifMatch: string | undefined,
+    sink: (bytes: Buffer) => void,
+    answered?: (info: ObjectInfo) => void,
+  ): Promise<number>;
 }
 
 /** Everything the read cache is sized by (a view of MountConfig). */
@@ -47,7 +55,7 @@ export class ObjectReader {
   /** A reader of `source`'s objects whose chunk cache keeps its disk tier in `dir` (made if missing). */
   static async open(dir: string, source: RangeSource, options: ReadCacheOptions, log: Logger): Promise<ObjectReader> {
     const disk = await DiskChunks.open(dir, { maxBytes: options.cacheSize, minFreeBytes: options.minFreeSpace }, log);
-    const fetchRange: RangeFetcher = (version, start, end, sink) => source.streamRange(version.key, start, end, version.etag, sink);
+    const fetchRange: RangeFetcher = (version, start, end, sink, answered) => source.streamRange(version.key, start, end, version.etag, sink, answered);
     return new ObjectReader(new ChunkCache(options.chunkSize, options.memoryCacheSize, disk, fetchRange), {
       // Chunks fetched ahead wait in the memory tier until they are read: a window
       // nearer its size would evict them before that, and fetch them again (the tier
@@ -89,35 +97,57 @@ export class ObjectReader {
    * Fetches the first bytes (up to one read-ahead GET) of files a reader is expected to
    * open next, in their order, as far as they fit in a sequential run's share of the
    * read-ahead (see FilesReadInOrder). They are kept as a sequential read from their
-   * start would keep them.
+   * start would keep them. Answers, for each file it starts a fetch of, what the GET's
+   * answer tells of the object as a HEAD would (undefined if it fails, or no GET was
+   * needed after all).
    */
-  readFilesAhead(versions: readonly ObjectVersion[]): void {
+  readFilesAhead(versions: readonly ObjectVersion[]): Map<ObjectVersion, Promise<ObjectInfo | undefined>> {
+    const answers = new Map<ObjectVersion, Promise<ObjectInfo | undefined>>();
     const groupBytes = this.groupChunks * this.cache.chunkSize;
     let bytes = 0;
     for (const version of versions) {
       bytes += Math.min(version.size, groupBytes);
-      if (bytes > this.sequentialRuns.share(this.options.maxReadAhead)) return;
+      if (bytes > this.sequentialRuns.share(this.options.maxReadAhead)) break;
       if (version.size === 0) continue;
       const keep = (index: number): boolean => this.withinCutoff(index * this.cache.chunkSize);
-      this.fetchAhead(version, 0, this.cache.chunksOf(0, Math.min(version.size, groupBytes)).last, keep);
+      const answer = new Promise<ObjectInfo | undefined>((answered) => {
+        this.fetchAhead(version, 0, this.cache.chunksOf(0, Math.min(version.size, groupBytes)).last, keep, answered);
+      });
+      answers.set(version, answer);
     }
+    return answers;
   }
 
   /**
    * Fetches whole groups of chunks overlapping [from, to] that are not at hand; those
    * of a group starting at a chunk `keep` says yes to will be written to the disk tier.
+   * `answered` hears once what the request of chunk `from` was told of the object
+   * (undefined: nothing, or no request).
    */
-  private fetchAhead(version: ObjectVersion, from: number, to: number, keep: (index: number) => boolean): void {
-    if (from > to) return;
+  private fetchAhead(
+    version: ObjectVersion,
+    from: number,
+    to: number,
+    keep: (index: number) => boolean,
+    answered?: (info: ObjectInfo | undefined) => void,
+  ): void {
+    if (from > to) {
+      answered?.(undefined);
+      return;
+    }
     const lastChunk = this.cache.chunksOf(0, version.size).last;
     for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= to; group++) {
       const first = Math.max(from, group * this.groupChunks);
       const last = Math.min(lastChunk, (group + 1) * this.groupChunks - 1);
+      const told = first === from ? answered : undefined;
       let missing = false;
       for (let index = first; index <= last && !missing; index++) missing = !this.cache.isAtHand(version, index);
-      if (!missing) continue;
+      if (!missing) {
+        told?.(undefined);
+        continue;
+      }
       // Registered as under way now, so that readers wait for it rather than ask again.
-      void this.cache.prefetch(version, first, last, (request) => this.readAheadQueue.add(request), keep(first));
+      void this.cache.prefetch(version, first, last, { schedule: (request) => this.readAheadQueue.add(request), keepOnDisk: keep(first), answered: told });
     }
   }
 

@@ -19,7 +19,7 @@ import PQueue from 'p-queue';
 import { FsError } from '../errors.js';
 import { DEFAULT_PART_SIZE, partLayout } from '../upload/part-size.js';
 import { describeEndpoint } from './client.js';
-import { DirectRequests } from './direct-requests.js';
+import { DirectRequests, type HeadFields } from './direct-requests.js';
 import { describeConnectError, describeS3Error, fsErrorFromCode, isNotFound, toFsError, type CredentialsNote } from './errors.js';
 import { canonicalEtag, decodeListingKey, encodeCopySource, quoteEtag } from './keys.js';
 import { copyInParts, DEFAULT_PART_CONCURRENCY, isRetryable, STREAMED_PART_ATTEMPTS, type PartBody } from './multipart.js';
@@ -125,16 +125,7 @@ export class Bucket {
         direct !== undefined && 'found' in direct
           ? direct.found
           : await this.direct.viaSdk(direct, () => this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
-      const metadata: Record<string, string> = {};
-      for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
-      return {
-        key,
-        size: out.ContentLength ?? 0,
-        etag: canonicalEtag(out.ETag ?? ''),
-        lastModified: out.LastModified ?? new Date(0),
-        metadata,
-        ...(out.ContentType === undefined ? {} : { contentType: out.ContentType }),
-      };
+      return objectInfo(key, out, out.ContentLength ?? 0);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw toFsError(err);
@@ -199,7 +190,9 @@ export class Bucket {
   /**
    * Like getRange, but hands the bytes to `sink` in order as they arrive, so that a
    * reader can use the start of a long range before its end is in. Resolves with the
-   * number of bytes delivered.
+   * number of bytes delivered. `answered` hears what the first answer tells of the
+   * object, as a HEAD would, before its first byte: a reader of the file saves the HEAD.
+   * It is not called when the answer leaves the object's size unknown.
    */
   async streamRange(
     key: string,
@@ -207,11 +200,12 @@ export class Bucket {
     endExclusive: number,
     ifMatch: string | undefined,
     sink: (bytes: Buffer) => void,
+    answered?: (info: ObjectInfo) => void,
   ): Promise<number> {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(endExclusive) || start < 0) {
       throw new FsError('EINVAL', `invalid range ${start}-${endExclusive}`);
     }
-    return this.download(key, { start, end: endExclusive }, ifMatch, sink);
+    return this.download(key, { start, end: endExclusive }, ifMatch, sink, answered);
   }
 
   /** The whole object in memory: for small objects (symlink targets, markers). */
@@ -232,6 +226,7 @@ export class Bucket {
     range: { start: number; end: number } | undefined,
     ifMatch: string | undefined,
     sink: (bytes: Buffer) => void,
+    answered?: (info: ObjectInfo) => void,
   ): Promise<number> {
     const start = range?.start ?? 0;
     let delivered = 0;
@@ -256,6 +251,7 @@ export class Bucket {
         throw toFsError(err);
       }
       const body = bodyExtent(out.ContentRange, out.ContentLength, from);
+      if (attempt === 1 && answered && body.total !== undefined) answered(objectInfo(key, out, body.total));
       const end = Math.min(range?.end ?? Infinity, body.total ?? Infinity);
       let position = body.start;
       try {
@@ -555,6 +551,20 @@ function isMultiDeleteUnsupported(err: unknown): boolean {
  * Where the body of a GET answer starts in the object, and the object's size when the
  * answer tells it. A body that starts after the byte asked for is of no use.
  */
+/** What a HEAD's or GET's answer tells of the object, which is `size` bytes long. */
+function objectInfo(key: string, out: HeadFields, size: number): ObjectInfo {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(out.Metadata ?? {})) metadata[name.toLowerCase()] = value;
+  return {
+    key,
+    size,
+    etag: canonicalEtag(out.ETag ?? ''),
+    lastModified: out.LastModified ?? new Date(0),
+    metadata,
+    ...(out.ContentType === undefined ? {} : { contentType: out.ContentType }),
+  };
+}
+
 function bodyExtent(contentRange: string | undefined, contentLength: number | undefined, from: number): { start: number; total?: number } {
   if (!contentRange) return { start: 0, total: contentLength };
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange.trim());

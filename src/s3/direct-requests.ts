@@ -22,10 +22,12 @@ export interface HeadFields {
  */
 export type DirectHeadAnswer = { found: HeadFields } | { missing: true } | { refused: true } | undefined;
 
-/** The fields of a GET answer that Bucket's download reads, as the SDK's GetObject names them. */
-export interface GetFields {
+/**
+ * The fields of a GET answer that Bucket's download reads, as the SDK's GetObject names
+ * them: a HEAD's (ContentLength is the body's), and where the body lies in the object.
+ */
+export interface GetFields extends HeadFields {
   ContentRange?: string;
-  ContentLength?: number;
   Body: Readable;
 }
 
@@ -93,13 +95,8 @@ export class DirectRequests {
     if (response === undefined) return undefined;
     const { statusCode } = response;
     if (statusCode === 200 || statusCode === 206) {
-      return {
-        got: {
-          ContentRange: response.headers['content-range'],
-          ContentLength: decimal(response.headers['content-length']),
-          Body: response.body as Readable,
-        },
-      };
+      const { found } = fieldsOf(response.headers);
+      return { got: { ...found, ContentRange: response.headers['content-range'], Body: response.body as Readable } };
     }
     // An error's few bytes of XML: read so that the connection can be kept.
     drain(response);

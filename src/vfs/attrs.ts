@@ -81,6 +81,11 @@ const HEADS_IN_FLIGHT = 64;
  */
 const PREFETCH_WINDOW = 128;
 /**
+ * The window's first size: under the 16 files a reader going through a directory has
+ * fetched ahead (Vfs.FILES_AHEAD), whose GETs tell their attributes.
+ */
+const FIRST_PREFETCH_WINDOW = 8;
+/**
  * A directory where a name was just found missing gets listed, at most this many pages,
  * to answer the next missing names (tar, cp -r, rsync creating files) without a probe.
  */
@@ -136,8 +141,11 @@ export class AttrStore {
 
   /** Attributes of `path`, or ENOENT. */
   async stat(path: string): Promise<NodeAttrs> {
-    const attrs = path === '/' ? this.rootAttrs() : await this.lookup(path);
-    this.servedFromPrefetch(path);
+    if (path === '/') return this.rootAttrs();
+    const waits = !this.isFresh(path) && this.pending.has(path);
+    const lookup = this.lookup(path);
+    this.prefetchAfter(path, waits);
+    const attrs = await lookup;
     if (!attrs) throw new FsError('ENOENT');
     return attrs;
   }
@@ -333,7 +341,7 @@ export class AttrStore {
     this.listings.set(path, listing);
     this.listingsSweep.added();
     if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
-    else if (prefetch) this.prefetch(path, children, prefetch.from);
+    else if (prefetch) this.openWindow(path, children, prefetch.from);
     return listing;
   }
 
@@ -349,33 +357,52 @@ export class AttrStore {
     }
   }
 
-  private prefetch(dir: string, children: Map<string, EntryKind>, from: string | undefined): void {
+  /**
+   * The entries of a listed directory will have their attributes fetched ahead of the
+   * lookups that walk it, from the entry named `from` on (a walk under way has looked
+   * up that one and those before it). The window opens at the next lookup, so that a
+   * listing nobody looks into (`ls`, `find`) costs no HEAD.
+   */
+  private openWindow(dir: string, children: Map<string, EntryKind>, from: string | undefined): void {
     const names = [...children.keys()];
     const start = Math.max(0, from === undefined ? 0 : names.indexOf(from));
     const entries = names.slice(start, start + PREFETCH_LIMIT).map((name) => [joinPath(dir, name), children.get(name) as EntryKind] as const);
     if (this.prefetches.size >= 1000) this.prefetches.clear(); // a bound, not a policy
-    const window = new PrefetchWindow(entries, PREFETCH_WINDOW);
+    const window = new PrefetchWindow(entries, FIRST_PREFETCH_WINDOW, PREFETCH_WINDOW);
+    if (from !== undefined) window.lookedUp(joinPath(dir, from), false);
     this.prefetches.set(dir, window);
-    this.fillPrefetch(dir, window);
   }
 
-  /** A lookup of `path` was answered: a window ahead of it moves on. */
-  private servedFromPrefetch(path: string): void {
+  /** A lookup of `path` began (`waits`: on attributes under way): a window ahead of it moves on. */
+  private prefetchAfter(path: string, waits: boolean): void {
     const dir = parentOf(path);
     const window = this.prefetches.get(dir);
     if (!window) return;
-    window.served(path);
-    this.fillPrefetch(dir, window);
-  }
-
-  private fillPrefetch(dir: string, window: PrefetchWindow): void {
-    const held = (path: string): boolean => this.pending.has(path) || (this.attrs.get(path)?.expires ?? 0) > Date.now();
-    for (const [path, kind] of window.refill(held)) {
-      const fetch = this.heads.add(() => (kind === 'dir' ? this.fetchDir(path) : this.fetchFile(path)));
+    window.lookedUp(path, waits);
+    for (const [entry, kind] of window.refill((p) => this.pending.has(p) || this.isFresh(p))) {
+      const fetch = this.heads.add(() => (kind === 'dir' ? this.fetchDir(entry) : this.fetchFile(entry)));
       // A failed prefetch is not an error: the lookup that needs it will ask again.
-      this.track(path, fetch).catch(() => undefined);
+      this.track(entry, fetch).catch(() => undefined);
     }
     if (window.done && this.prefetches.get(dir) === window) this.prefetches.delete(dir);
+  }
+
+  /**
+   * The attributes of `path`, a file, are on their way in `answer` (the GET of a reader's
+   * file fetched ahead, which tells what a HEAD would): its lookup waits for them
+   * rather than send a HEAD, and the window of its directory does not fetch ahead of
+   * such GETs. If the answer tells nothing (the GET failed, or was not needed), a HEAD
+   * asks.
+   */
+  arriving(path: string, answer: Promise<ObjectInfo | undefined>): void {
+    if (this.pending.has(path) || this.isFresh(path)) return;
+    const fetch = answer.then((info) => (info ? this.fromObject(info) : this.fetchFile(path)));
+    this.track(path, fetch).catch(() => undefined); // as a failed prefetch
+    this.prefetches.get(parentOf(path))?.narrow();
+  }
+
+  private isFresh(path: string): boolean {
+    return (this.attrs.get(path)?.expires ?? 0) > Date.now();
   }
 
   /** Cached attributes, without asking S3 (for readdirplus). */

@@ -277,15 +277,18 @@ export class Vfs implements FuseOperations {
     this.fetchFilesAhead(dir, this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listingOrder(dir)));
   }
 
-  /** Fetches the files `names` of `dir` ahead of a reader, those not pending upload. */
+  /**
+   * Fetches the files `names` of `dir` ahead of a reader, those not pending upload. Their
+   * GETs' answers give their attributes, so their lookups need no HEAD.
+   */
   private fetchFilesAhead(dir: string, names: readonly string[]): void {
-    const versions: ObjectVersion[] = [];
+    const paths = new Map<ObjectVersion, string>();
     for (const name of names) {
       const next = joinPath(dir, name);
       const known = this.staged.get(next) ? undefined : this.attrs.knownVersion(next);
-      if (known) versions.push({ key: this.ns.key(next), ...known });
+      if (known) paths.set({ key: this.ns.key(next), ...known }, next);
     }
-    this.reader.readFilesAhead(versions);
+    for (const [version, answer] of this.reader.readFilesAhead([...paths.keys()])) this.attrs.arriving(paths.get(version) as string, answer);
   }
 
   async write(_path: string | null, fh: number, data: Buffer, position: number): Promise<number> {

@@ -343,7 +343,7 @@ describe('read cache', () => {
 });
 
 describe('files read in listing order', () => {
-  it('md5sum over a directory: the next files are fetched before md5sum opens them, and each file with one GET', { timeout: 60_000 }, async () => {
+  it('md5sum over a directory: the next files are fetched before md5sum opens them, each with one GET and without a HEAD', { timeout: 60_000 }, async () => {
     const bucket = await createTestBucket('rc-inorder');
     // Under 1 MiB, the default chunk: one GET each.
     const files = Array.from({ length: 40 }, (_, i) => ({ name: `f${String(i).padStart(2, '0')}`, data: randomBytes(1000 + i * 2500) }));
@@ -360,14 +360,19 @@ describe('files read in listing order', () => {
     // where their HEADs are still under way, and must be the versions md5sum then reads.
     await waitUntil('f00..f18 fetched', () => gets() >= 19);
     expect(gets(), summary()).toBe(19);
+    // The probes of tree and f00 (HEADs of the key and of a marker each), f01's and f02's
+    // own, and the window's first 8 past f02: the files fetched ahead from f11 on are
+    // known from their GETs.
+    expect(proxy.stats().requests.HEAD, summary()).toBe(2 + 2 + 1 + 1 + 8);
 
     await runOk('md5sum', ['-c', '--quiet', sums], { timeoutMs: 30_000 });
     expect(gets(), summary()).toBe(files.length);
+    expect(proxy.stats().requests.HEAD, summary()).toBe(14); // none more
   });
 });
 
 describe('files read in listing order, through a tree', () => {
-  it('tar c and cp -r of a tree of small directories: exact bytes, one GET per file', { timeout: 60_000 }, async () => {
+  it('tar c and cp -r of a tree of small directories: exact bytes, one GET per file, and no HEAD for files fetched ahead', { timeout: 60_000 }, async () => {
     const bucket = await createTestBucket('rc-walk');
     const files = [
       ...Array.from({ length: 4 }, (_, d) => Array.from({ length: 6 }, (_, i) => `tree/d${d}/f${i}`)).flat(),
@@ -384,6 +389,10 @@ describe('files read in listing order, through a tree', () => {
     await runOk('sh', ['-c', 'tar -c -C "$1" tree | tar -x -C "$2"', 'sh', mnt.path(''), out], { timeoutMs: 50_000 });
     for (const f of files) expect(md5(await readFile(join(out, f.key))), f.key).toBe(md5(f.data));
     expect(gets(), summary()).toBe(files.length);
+    // The probe of tree; d0 (its own HEAD, of its marker) and the window past it (d1..d3,
+    // top-a, top-b); f0 of d0 and the window past it. The files of d1..d3 are fetched
+    // ahead as each is listed, and known from their GETs.
+    expect(proxy.stats().requests.HEAD, summary()).toBe(2 + 6 + 6);
 
     await runOk('cp', ['-r', mnt.path('tree'), copy], { timeoutMs: 50_000 });
     for (const f of files) expect(md5(await readFile(join(copy, f.key.slice('tree/'.length)))), f.key).toBe(md5(f.data));

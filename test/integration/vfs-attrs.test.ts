@@ -171,16 +171,26 @@ describe('getattr', () => {
       return { keys, settled: () => running === 0 };
     }
 
-    it('fetches a listed directory a window of 128 entries ahead of its lookups, and none twice', { timeout: 60_000 }, async () => {
+    it('fetches a listed directory ahead of its lookups, in a window that grows to 128 as lookups wait on it, none twice', { timeout: 60_000 }, async () => {
       const v = await freshVfs();
       const heads = headsOf(v);
       expect(names(await v.vfs.readdir('/ahead')).length).toBe(count + 2);
-      for (let served = 0; served <= count; served += 128) {
-        const ahead = Math.min(count, served + 128);
-        await waitUntil(`${ahead} HEADs done`, async () => heads.keys.length === ahead && heads.settled());
-        for (let i = served; i < Math.min(count, served + 128); i++) {
-          expect(await v.vfs.getattr(`/ahead/${name(i)}`)).toMatchObject({ mode: S_IFREG | fileMode, size: i % 7 });
-        }
+      expect(heads.keys).toEqual([]); // a listing nobody looks into costs no HEAD
+      await v.vfs.getattr(`/ahead/${name(0)}`);
+      // Its own HEAD, and the window's first 8.
+      await waitUntil('the first window fetched', async () => heads.keys.length === 9 && heads.settled());
+      expect(heads.keys).toEqual(Array.from({ length: 9 }, (_, i) => `ahead/${name(i)}`));
+      // Lookups of f001..f005 (ready) move the window to f013; those of f009..f013 come
+      // before its HEADs are in, as fast as `ls -l`'s: it doubles at each, to 16, 32, 64,
+      // 128, and reaches 128 past f013.
+      const fast = [1, 2, 3, 4, 5, 9, 10, 11, 12, 13];
+      const sizes = await Promise.all(fast.map(async (i) => (await v.vfs.getattr(`/ahead/${name(i)}`)).size));
+      expect(sizes).toEqual(fast.map((i) => i % 7));
+      await waitUntil('the grown window fetched', async () => heads.settled() && heads.keys.length >= 14 + 128);
+      expect(heads.keys.length).toBe(14 + 128);
+      for (let i = 1; i < count; i++) {
+        expect(await v.vfs.getattr(`/ahead/${name(i)}`)).toMatchObject({ mode: S_IFREG | fileMode, size: i % 7 });
+        expect(heads.keys.length).toBeLessThanOrEqual(Math.min(count, Math.max(14, i + 1) + 128));
       }
       expect(heads.keys.length).toBe(count);
       expect(new Set(heads.keys).size).toBe(count);
@@ -189,13 +199,13 @@ describe('getattr', () => {
     it('a walk of lookups that lists the directory fetches ahead from where it is', { timeout: 60_000 }, async () => {
       const v = await freshVfs();
       const heads = headsOf(v);
-      // The first lookup probes; the second lists and fetches ahead from its own name.
+      // The first lookup probes; the second lists; the third opens the window past itself.
       await v.vfs.getattr(`/ahead/${name(200)}`);
       await v.vfs.getattr(`/ahead/${name(201)}`);
-      await waitUntil('the window fetched', async () => heads.keys.length >= 128 && heads.settled());
-      expect(heads.keys.filter((key) => key < `ahead/${name(200)}`)).toEqual([]);
-      // f200's probe (the file and a marker f200/), f201's own HEAD, then f202 to f329.
-      expect(heads.keys.length).toBe(2 + 1 + 128);
+      await v.vfs.getattr(`/ahead/${name(202)}`);
+      await waitUntil('the window fetched', async () => heads.keys.length >= 12 && heads.settled());
+      // f200's probe (the file and a marker f200/), f201's and f202's own HEADs, then f203 to f210.
+      expect(heads.keys).toEqual([`ahead/${name(200)}`, `ahead/${name(200)}/`, ...Array.from({ length: 10 }, (_, i) => `ahead/${name(201 + i)}`)]);
     });
   });
 
@@ -292,14 +302,16 @@ describe('readdir', () => {
     expect((await v.vfs.getattr('/inv/ok.txt')).size).toBe(4);
   });
 
-  it('hands out attributes once the prefetch after a listing is done, equal to getattr', { timeout: 30_000 }, async () => {
+  it('hands out attributes once the lookups after a listing have fetched them, equal to getattr', { timeout: 30_000 }, async () => {
     await putObject(bucket, 'stats/plain.txt', 'plain');
     await putObject(bucket, 'stats/meta.txt', 'meta!', { mtime: '1700000000.000000001', mode: String(S_IFREG | 0o604), uid: '11', gid: '12' });
     await putObject(bucket, 'stats/marked/', '', { mtime: '1600000000', mode: String(S_IFDIR | 0o711), uid: '13', gid: '14' });
     await putObject(bucket, 'stats/implicit/deep.txt', 'deep');
     const v = await freshVfs();
     const first = await v.vfs.readdir('/stats');
-    expect(names(first).slice(2).sort()).toEqual(['implicit', 'marked', 'meta.txt', 'plain.txt']);
+    expect(names(first).slice(2)).toEqual(['implicit', 'marked', 'meta.txt', 'plain.txt']);
+    // The first lookup (`ls -l` makes one per name) fetches those after it.
+    await v.vfs.getattr('/stats/implicit');
     let entries = first;
     await waitUntil('every entry has its attributes', async () => {
       entries = await v.vfs.readdir('/stats');

@@ -13,6 +13,8 @@ import {
   DEFAULT_OPTIONS,
   MiB,
   S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
   S_IFREG,
   md5,
   names,
@@ -471,6 +473,50 @@ describe('reading the files of a directory in listing order', () => {
       await v.vfs.release(null, fh);
     }
     expect(gets().slice(4)).toEqual(['inorder/f3.bin', 'inorder/f4.bin']);
+  });
+});
+
+describe('attributes of files fetched ahead of a reader', () => {
+  const count = 24;
+  const name = (i: number): string => `f${String(i).padStart(2, '0')}`;
+  const bodies = Array.from({ length: count }, (_, i) => randomBytes(1000 + i * 700));
+  /** Metadata a HEAD and a GET both carry: s3fs-style attributes, and a symlink (never read). */
+  const metadata: Record<number, Record<string, string>> = {
+    12: { mtime: '1700000000.000000001', mode: String(S_IFREG | 0o604), uid: '11', gid: '12' },
+    13: { mode: String(S_IFLNK | 0o777) },
+  };
+
+  beforeAll(async () => {
+    for (let i = 0; i < count; i++) await putObject(bucket, `claimed/${name(i)}`, bodies[i] as Buffer, metadata[i]);
+  }, 60_000);
+
+  it("takes a file's attributes from the answer to the GET that fetched it ahead: no HEAD, the same attributes", { timeout: 60_000 }, async () => {
+    const v = await freshVfs();
+    const heads: string[] = [];
+    const head = v.bucket.head.bind(v.bucket);
+    vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
+      heads.push(key);
+      return head(key);
+    });
+    const streamRange = vi.spyOn(v.bucket, 'streamRange');
+    expect(names(await v.vfs.readdir('/claimed')).length).toBe(count + 2);
+    const seen = [];
+    // As `tar c` goes: a lookup, then the file read whole, in listing order.
+    for (let i = 0; i < count; i++) {
+      const path = `/claimed/${name(i)}`;
+      seen.push(await v.vfs.getattr(path));
+      if (i !== 13) expect(md5(await readFile(v.vfs, path)), path).toBe(md5(bodies[i] as Buffer));
+    }
+    // f00's own HEAD and the window's first 8 past it, then f09 as f01 was looked up.
+    // Once f01 was read whole, f02..f17 were fetched ahead, then one more after each file:
+    // those not HEADed yet (f10 on) are known from their GETs, the window within them.
+    expect(heads.filter((key) => key.startsWith('claimed/f'))).toEqual(Array.from({ length: 10 }, (_, i) => `claimed/${name(i)}`));
+    expect(streamRange.mock.calls.map(([key]) => key).sort()).toEqual(Array.from({ length: count }, (_, i) => `claimed/${name(i)}`));
+    // The same attributes as HEADs give, to a Vfs that fetched nothing ahead.
+    const other = await freshVfs();
+    for (let i = 0; i < count; i++) expect(seen[i], name(i)).toEqual(await other.vfs.getattr(`/claimed/${name(i)}`));
+    expect(seen[12]).toMatchObject({ mode: S_IFREG | 0o604, uid: 11, gid: 12, size: bodies[12]?.length, mtime: { sec: 1700000000, nsec: 1 } });
+    expect((seen[13]?.mode ?? 0) & S_IFMT).toBe(S_IFLNK);
   });
 });
 

@@ -4,44 +4,68 @@ import { PrefetchWindow, type EntryKind } from '../../src/vfs/prefetch-window.js
 const entries = (n: number): Array<readonly [string, EntryKind]> => Array.from({ length: n }, (_, i) => [`/d/f${i}`, i % 10 === 9 ? 'dir' : 'file'] as const);
 const paths = (due: Array<readonly [string, EntryKind]>): string[] => due.map(([path]) => path);
 
-describe('prefetch window', () => {
-  it('keeps at most its size ahead, and moves on as lookups are answered', () => {
-    const window = new PrefetchWindow(entries(10), 3);
-    const held = new Set<string>();
-    const refill = (): string[] => {
+/** A window over `n` entries whose fetches count as held once made, as AttrStore's do. */
+function windowOver(n: number, first: number, max: number): { window: PrefetchWindow; held: Set<string>; lookUp(i: number, waits?: boolean): string[] } {
+  const window = new PrefetchWindow(entries(n), first, max);
+  const held = new Set<string>();
+  return {
+    window,
+    held,
+    lookUp(i, waits = false) {
+      window.lookedUp(`/d/f${i}`, waits);
       const due = paths(window.refill((path) => held.has(path)));
       for (const path of due) held.add(path);
       return due;
-    };
-    expect(refill()).toEqual(['/d/f0', '/d/f1', '/d/f2']);
-    expect(refill()).toEqual([]); // full
-    window.served('/d/f0');
-    expect(refill()).toEqual(['/d/f3']);
-    window.served('/d/f7'); // not ahead: moves nothing
-    expect(refill()).toEqual([]);
-    window.served('/d/f1');
-    window.served('/d/f2');
-    expect(window.refill((path) => held.has(path))).toEqual([
-      ['/d/f4', 'file'],
-      ['/d/f5', 'file'],
-    ]);
+    },
+  };
+}
+
+describe('prefetch window', () => {
+  it('fetches nothing before the first lookup, then up to its size past the last lookup', () => {
+    const { window, lookUp } = windowOver(20, 3, 64);
+    expect(window.refill(() => false)).toEqual([]);
+    expect(lookUp(0)).toEqual(['/d/f1', '/d/f2', '/d/f3']);
+    expect(lookUp(1)).toEqual(['/d/f4']);
+    expect(lookUp(1)).toEqual([]); // the same again: nothing new
+    expect(lookUp(5)).toEqual(['/d/f6', '/d/f7', '/d/f8']); // a jump: on from there
+    expect(lookUp(2)).toEqual([]); // backwards: the window stays
+    expect(window.refill(() => false)).toEqual([]);
   });
 
-  it('skips entries already held, and drops from the window those that are no longer held', () => {
-    const window = new PrefetchWindow(entries(6), 2);
-    const held = new Set(['/d/f1']); // looked up already
-    expect(paths(window.refill((path) => held.has(path)))).toEqual(['/d/f0', '/d/f2']);
-    held.add('/d/f0').add('/d/f2');
-    held.delete('/d/f0'); // expired before anyone asked: no longer ahead
-    expect(paths(window.refill((path) => held.has(path)))).toEqual(['/d/f3']);
+  it('doubles up to its maximum each time a lookup has to wait for an entry it fetched', () => {
+    const { lookUp } = windowOver(100, 2, 8);
+    expect(lookUp(0)).toEqual(['/d/f1', '/d/f2']);
+    expect(lookUp(1, true)).toEqual(['/d/f3', '/d/f4', '/d/f5']); // 4 past f1
+    expect(lookUp(2, true).length).toBe(5); // 8 past f2: f6..f10
+    expect(lookUp(3, true)).toEqual(['/d/f11']); // at its maximum: 8 past f3
+    expect(lookUp(4, false)).toEqual(['/d/f12']);
   });
 
-  it('is done once all is fetched and asked for', () => {
-    const window = new PrefetchWindow(entries(4).slice(2), 8);
-    expect(paths(window.refill(() => false))).toEqual(['/d/f2', '/d/f3']);
+  it('does not grow for a lookup that waits on what it did not fetch, nor for one that finds its entry ready', () => {
+    const { held, lookUp } = windowOver(100, 2, 64);
+    held.add('/d/f2'); // a GET of a file fetched ahead is under way for it
+    expect(lookUp(0)).toEqual(['/d/f1']);
+    expect(lookUp(2, true)).toEqual(['/d/f3', '/d/f4']);
+    expect(lookUp(3, false)).toEqual(['/d/f5']);
+    expect(lookUp(60, true)).toEqual(['/d/f61', '/d/f62']); // never fetched by the window
+  });
+
+  it('counts entries held another way as within its size, and narrows back to its first size', () => {
+    const { window, held, lookUp } = windowOver(100, 2, 64);
+    lookUp(0);
+    lookUp(1, true);
+    expect(lookUp(2, true)).toEqual(['/d/f6', '/d/f7', '/d/f8', '/d/f9', '/d/f10']); // size 8
+    for (let i = 11; i <= 30; i++) held.add(`/d/f${i}`); // files fetched ahead of a reader
+    window.narrow();
+    expect(lookUp(3)).toEqual([]); // within 2 past f3, all considered
+    expect(lookUp(11)).toEqual([]); // f12, f13: held
+    expect(lookUp(29)).toEqual(['/d/f31']);
+  });
+
+  it('is done once every entry has been considered', () => {
+    const { window, lookUp } = windowOver(4, 8, 8);
     expect(window.done).toBe(false);
-    window.served('/d/f2');
-    window.served('/d/f3');
+    expect(lookUp(0)).toEqual(['/d/f1', '/d/f2', '/d/f3']);
     expect(window.done).toBe(true);
   });
 });

@@ -3,11 +3,12 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChunkCache, type ObjectVersion } from '../../src/cache/chunk-cache.js';
+import { ChunkCache, type ObjectVersion, type RangeFetcher } from '../../src/cache/chunk-cache.js';
 import { DiskChunks } from '../../src/cache/disk-chunks.js';
 import { ObjectReader } from '../../src/cache/object-reader.js';
 import { ReadAhead, SequentialRuns } from '../../src/cache/read-ahead.js';
 import { createLogger } from '../../src/log.js';
+import type { ObjectInfo } from '../../src/s3/bucket.js';
 import { waitUntil } from '../support/run.js';
 
 const log = createLogger('error', () => undefined);
@@ -234,6 +235,27 @@ describe('object reader, files ahead', () => {
     expect(server.requests.length).toBe(3);
     reader.readFilesAhead(versions.slice(1)); // at hand already: only f4 is new
     expect(server.requests.slice(3)).toEqual([['f4', 0, 2]]);
+  });
+
+  it('answers for each file it fetches what the GET was told of the object; nothing when no GET was needed or the GET failed', { timeout: 10_000 }, async () => {
+    const { objects, versions } = files([MiB, 2 * MiB, 0, 3 * MiB]);
+    const server = mibServer(objects);
+    const infoOf = (key: string): ObjectInfo => ({ key, size: objects.get(key as `f${number}`)?.length ?? 0, etag: '"e1"', lastModified: new Date(0), metadata: { mode: '33188' } });
+    const fetch: RangeFetcher = async (version, start, end, sink, answered) => {
+      if (version.key === 'f1') throw new Error('refused');
+      answered?.(infoOf(version.key));
+      return server.fetch(version, start, end, sink);
+    };
+    const reader = new ObjectReader(new ChunkCache(MiB, 1024 * MiB, undefined, fetch), { maxReadAhead: 64 * MiB, sequentialCutoff: 0 });
+    const answers = reader.readFilesAhead(versions);
+    expect([...answers.keys()].map((version) => version.key)).toEqual(['f0', 'f1', 'f3']); // f2 is empty: no GET
+    expect(await answers.get(versions[0] as ObjectVersion)).toEqual(infoOf('f0'));
+    expect(await answers.get(versions[1] as ObjectVersion)).toBeUndefined();
+    expect(await answers.get(versions[3] as ObjectVersion)).toEqual(infoOf('f3'));
+    // At hand now: no GET, so nothing to tell.
+    const again = reader.readFilesAhead([versions[0] as ObjectVersion]);
+    expect(await again.get(versions[0] as ObjectVersion)).toBeUndefined();
+    expect(server.requests).toEqual([['f0', 0, 1], ['f3', 0, 3]]);
   });
 
   it("fetches only a file's first read-ahead request ahead", () => {
