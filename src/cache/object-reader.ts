@@ -13,6 +13,13 @@ import { ReadAhead, SequentialRuns } from './read-ahead.js';
 const REQUEST_BYTES = 8 * 1024 * 1024;
 /** Read-ahead GETs in flight at once, over all files. */
 const READ_AHEAD_REQUESTS = 8;
+/**
+ * GETs of files fetched ahead of a reader in flight at once: as many as the raw SDK's
+ * 16, since these files are mostly small and each GET is mostly its round trip
+ * (`md5sum -c` of 2000 files 1 KiB..1 MiB behind 20 ms took 12.1 s with the 8 of the
+ * read-ahead, 10.1 s with 16).
+ */
+const FILES_AHEAD_REQUESTS = 16;
 
 export interface ObjectReaderOptions {
   /** Most bytes sequential readers have fetched ahead of where they read, all together. */
@@ -41,6 +48,7 @@ export type ReadCacheOptions = Pick<MountConfig, 'chunkSize' | 'memoryCacheSize'
 
 export class ObjectReader {
   private readonly readAheadQueue = new PQueue({ concurrency: READ_AHEAD_REQUESTS });
+  private readonly filesAheadQueue = new PQueue({ concurrency: FILES_AHEAD_REQUESTS });
   private readonly groupChunks: number;
   private readonly sequentialRuns: SequentialRuns;
 
@@ -78,7 +86,7 @@ export class ObjectReader {
     const ahead = readAhead.next(position, end, this.cache.chunkSize);
     if (ahead > 0) {
       const keep = (index: number): boolean => this.keepsOnDisk(readAhead, index);
-      this.fetchAhead(version, last + 1, Math.min(last + ahead, this.cache.chunksOf(0, version.size).last), keep);
+      this.fetchAhead(version, last + 1, Math.min(last + ahead, this.cache.chunksOf(0, version.size).last), this.readAheadQueue, keep);
       this.releaseLeftBehind(version, readAhead, first);
     }
     let filled = 0;
@@ -111,7 +119,7 @@ export class ObjectReader {
       if (version.size === 0) continue;
       const keep = (index: number): boolean => this.withinCutoff(index * this.cache.chunkSize);
       const answer = new Promise<ObjectInfo | undefined>((answered) => {
-        this.fetchAhead(version, 0, this.cache.chunksOf(0, Math.min(version.size, groupBytes)).last, keep, answered);
+        this.fetchAhead(version, 0, this.cache.chunksOf(0, Math.min(version.size, groupBytes)).last, this.filesAheadQueue, keep, answered);
       });
       answers.set(version, answer);
     }
@@ -119,15 +127,16 @@ export class ObjectReader {
   }
 
   /**
-   * Fetches whole groups of chunks overlapping [from, to] that are not at hand; those
-   * of a group starting at a chunk `keep` says yes to will be written to the disk tier.
-   * `answered` hears once what the request of chunk `from` was told of the object
-   * (undefined: nothing, or no request).
+   * Fetches whole groups of chunks overlapping [from, to] that are not at hand, through
+   * `queue`; those of a group starting at a chunk `keep` says yes to will be written to
+   * the disk tier. `answered` hears once what the request of chunk `from` was told of
+   * the object (undefined: nothing, or no request).
    */
   private fetchAhead(
     version: ObjectVersion,
     from: number,
     to: number,
+    queue: PQueue,
     keep: (index: number) => boolean,
     answered?: (info: ObjectInfo | undefined) => void,
   ): void {
@@ -147,7 +156,7 @@ export class ObjectReader {
         continue;
       }
       // Registered as under way now, so that readers wait for it rather than ask again.
-      void this.cache.prefetch(version, first, last, { schedule: (request) => this.readAheadQueue.add(request), keepOnDisk: keep(first), answered: told });
+      void this.cache.prefetch(version, first, last, { schedule: (request) => queue.add(request), keepOnDisk: keep(first), answered: told });
     }
   }
 

@@ -81,7 +81,7 @@ const HEADS_IN_FLIGHT = 64;
  */
 const PREFETCH_WINDOW = 128;
 /**
- * The window's first size: under the 16 files a reader going through a directory has
+ * The window's first size: well under the files a reader going through a directory has
  * fetched ahead (Vfs.FILES_AHEAD), whose GETs tell their attributes.
  */
 const FIRST_PREFETCH_WINDOW = 8;

@@ -38,9 +38,10 @@ const O_ACCMODE = 3;
 const TREE_CONCURRENCY = 16;
 /**
  * Files of a directory fetched ahead of a reader going through it in listing order:
- * twice the read-ahead GETs in flight, so that the next ones start as soon as one ends.
+ * twice the GETs of files ahead in flight (ObjectReader), so that the next ones start
+ * as soon as one ends.
  */
-const FILES_AHEAD = 16;
+const FILES_AHEAD = 32;
 
 function now(): Timespec {
   const ms = Date.now();

@@ -508,7 +508,7 @@ describe('attributes of files fetched ahead of a reader', () => {
       if (i !== 13) expect(md5(await readFile(v.vfs, path)), path).toBe(md5(bodies[i] as Buffer));
     }
     // f00's own HEAD and the window's first 8 past it, then f09 as f01 was looked up.
-    // Once f01 was read whole, f02..f17 were fetched ahead, then one more after each file:
+    // Once f01 was read whole, f02..f23 were fetched ahead (up to 32 names past it):
     // those not HEADed yet (f10 on) are known from their GETs, the window within them.
     expect(heads.filter((key) => key.startsWith('claimed/f'))).toEqual(Array.from({ length: 10 }, (_, i) => `claimed/${name(i)}`));
     expect(streamRange.mock.calls.map(([key]) => key).sort()).toEqual(Array.from({ length: count }, (_, i) => `claimed/${name(i)}`));
