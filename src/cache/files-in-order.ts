@@ -51,7 +51,7 @@ export class FilesReadInOrder {
   readWhole(dir: string, name: string, listing: () => ListingOrder | undefined): string[] {
     let run = this.runs.get(dir);
     const next = run ? indexWithin(run.names, name, run.at + 1, MAX_STEP) : -1;
-    const walkedOn = this.finished !== undefined && this.finished !== dir;
+    const walkedOn = this.walkingInto(dir);
     if (run && next >= 0) run.at = next;
     else {
       run = this.begin(dir, name, listing());
@@ -75,12 +75,17 @@ export class FilesReadInOrder {
    * so that an `ls` after a walk fetches at most one directory's files.
    */
   listedLeaf(dir: string, listing: () => ListingOrder | undefined): string[] {
-    if (this.finished === undefined || this.finished === dir) return [];
+    if (!this.walkingInto(dir)) return [];
     const names = listing()?.names;
     if (!names?.length) return [];
     this.finished = undefined;
     this.start(dir, { names, at: -1 });
     return names.slice(0, this.filesAhead);
+  }
+
+  /** Whether a file read whole in `dir` now would be a walk's first there, from a directory it finished. */
+  walkingInto(dir: string): boolean {
+    return this.finished !== undefined && this.finished !== dir;
   }
 
   private begin(dir: string, name: string, order: ListingOrder | undefined): Run | undefined {

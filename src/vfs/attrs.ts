@@ -124,6 +124,8 @@ export class AttrStore {
   private readonly listingsInFlight = new Map<string, Promise<Listing | undefined>>();
   /** Directories whose entries are being fetched ahead of their lookups. */
   private readonly prefetches = new Map<string, PrefetchWindow>();
+  /** Answers of GETs fetching files ahead of a reader, until a lookup takes them (see arriving()). */
+  private readonly arrivals = new Map<string, Promise<ObjectInfo | undefined>>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -181,13 +183,7 @@ export class AttrStore {
    */
   private async lookUpInListing(path: string, scan: boolean): Promise<NodeAttrs | undefined> {
     const parent = parentOf(path);
-    let listing = this.listingsInFlight.get(parent);
-    if (!listing) {
-      const prefetch = scan && { from: baseName(path) };
-      listing = this.fetchListing(parent, scan ? SCAN_LISTING_PAGES : NEGATIVE_LISTING_PAGES, prefetch).finally(() => this.listingsInFlight.delete(parent));
-      this.listingsInFlight.set(parent, listing);
-    }
-    const children = (await listing)?.children;
+    const children = (await this.sharedListing(parent, scan, baseName(path)))?.children;
     if (!children) {
       // Too big to list for this: the next lookups probe at once instead of listing again.
       this.tooBig.set(parent, Date.now() + this.ttlMs);
@@ -199,6 +195,30 @@ export class AttrStore {
     if (kind === 'dir') return this.fetchDir(path);
     if (kind === 'file') return this.fetchFile(path);
     return scan ? this.probe(path) : undefined;
+  }
+
+  /**
+   * The listing of `dir` that lookups share, under way or started now: for a walk
+   * (`scan`, its entries fetched ahead of lookups from `from` on) or after a missing name.
+   */
+  private sharedListing(dir: string, scan: boolean, from: string): Promise<Listing | undefined> {
+    let listing = this.listingsInFlight.get(dir);
+    if (!listing) {
+      listing = this.fetchListing(dir, scan ? SCAN_LISTING_PAGES : NEGATIVE_LISTING_PAGES, scan && { from }).finally(() => this.listingsInFlight.delete(dir));
+      this.listingsInFlight.set(dir, listing);
+    }
+    return listing;
+  }
+
+  /**
+   * Lists `dir`, which a walk has come into at `from` (a file read whole there, the
+   * directory not listed yet), as the walk's next lookup there would; that lookup
+   * shares this listing, and resumes after what the caller chains on the promise now.
+   * Resolves once the listing is cached (or found too big).
+   */
+  listWalkedInto(dir: string, from: string): Promise<unknown> {
+    if (this.freshListing(dir) || this.tooBigToList(dir)) return Promise.resolve();
+    return this.sharedListing(dir, true, from);
   }
 
   private tooBigToList(dir: string): boolean {
@@ -253,8 +273,11 @@ export class AttrStore {
     return file ? this.fromObject(file) : undefined;
   }
 
+  /** A file's attributes: from the answer of a GET fetching it ahead if one is under way, else a HEAD. */
   private async fetchFile(path: string): Promise<NodeAttrs | undefined> {
-    const info = await this.bucket.head(this.ns.key(path));
+    const arriving = this.arrivals.get(path);
+    this.arrivals.delete(path);
+    const info = (await arriving) ?? (await this.bucket.head(this.ns.key(path)));
     return info ? this.fromObject(info) : undefined;
   }
 
@@ -395,10 +418,19 @@ export class AttrStore {
    * asks.
    */
   arriving(path: string, answer: Promise<ObjectInfo | undefined>): void {
-    if (this.pending.has(path) || this.isFresh(path)) return;
-    const fetch = answer.then((info) => (info ? this.fromObject(info) : this.fetchFile(path)));
-    this.track(path, fetch).catch(() => undefined); // as a failed prefetch
+    if (this.isFresh(path)) return;
     this.prefetches.get(parentOf(path))?.narrow();
+    this.arrivals.set(path, answer);
+    if (!this.pending.has(path)) {
+      this.track(path, this.fetchFile(path)).catch(() => undefined); // as a failed prefetch
+      return;
+    }
+    // A lookup under way that is still to ask (waiting for a listing) takes the answer;
+    // one that has asked already (a HEAD, a probe) leaves it.
+    const drop = (): void => {
+      if (this.arrivals.get(path) === answer) this.arrivals.delete(path);
+    };
+    answer.then(drop, drop);
   }
 
   private isFresh(path: string): boolean {
@@ -485,6 +517,7 @@ export class AttrStore {
   /** Records that `path` is gone. */
   remove(path: string): void {
     this.pending.delete(path);
+    this.arrivals.delete(path);
     this.remember(path, undefined);
     const listing = this.listings.get(parentOf(path));
     listing?.children.delete(baseName(path));
@@ -496,13 +529,14 @@ export class AttrStore {
   /** Forgets the attributes of `path`: the next stat asks S3 (its object changed there). */
   invalidate(path: string): void {
     this.pending.delete(path);
+    this.arrivals.delete(path);
     this.attrs.delete(path);
   }
 
   /** Forgets everything at and below `path` (after a directory rename). */
   forgetTree(path: string): void {
     const below = path === '/' ? '/' : `${path}/`;
-    for (const map of [this.attrs, this.pending, this.listings] as Map<string, unknown>[]) {
+    for (const map of [this.attrs, this.pending, this.arrivals, this.listings] as Map<string, unknown>[]) {
       for (const p of map.keys()) if (p === path || p.startsWith(below)) map.delete(p);
     }
   }

@@ -273,8 +273,18 @@ export class Vfs implements FuseOperations {
    * listing order, the files after it are fetched ahead, as their attributes or the
    * directory's listing know them.
    */
-  private readNextFilesAhead(path: string): void {
+  private readNextFilesAhead(path: string, listed = false): void {
     const dir = parentOf(path);
+    if (!listed && this.filesInOrder.walkingInto(dir) && !this.attrs.listingOrder(dir)) {
+      // A walk that lists nothing (md5sum -c) came into this directory: it is listed now,
+      // not at the walk's next lookup here, so that the next files are fetched a round
+      // trip sooner.
+      this.attrs.listWalkedInto(dir, baseName(path)).then(
+        () => this.readNextFilesAhead(path, true),
+        () => undefined, // the walk's next lookup lists it, or tells the error
+      );
+      return;
+    }
     this.fetchFilesAhead(dir, this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listingOrder(dir)));
   }
 

@@ -520,6 +520,37 @@ describe('attributes of files fetched ahead of a reader', () => {
   });
 });
 
+describe('a walk that lists nothing (md5sum -c) going from one directory to the next', () => {
+  const keys = [...Array.from({ length: 4 }, (_, i) => `walk/a/a${i}`), ...Array.from({ length: 10 }, (_, i) => `walk/b/b${i}`)];
+  const bodies = new Map(keys.map((key, i) => [key, randomBytes(500 + i * 900)]));
+
+  beforeAll(async () => {
+    await putMany(bucket, [...bodies]);
+  });
+
+  it('lists the next directory at its first file read whole, and fetches its next files with their attributes: no HEAD for them', { timeout: 30_000 }, async () => {
+    const v = await freshVfs();
+    const heads: string[] = [];
+    const head = v.bucket.head.bind(v.bucket);
+    vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
+      heads.push(key);
+      return head(key);
+    });
+    const streamRange = vi.spyOn(v.bucket, 'streamRange');
+    const seen = new Map<string, unknown>();
+    for (const key of keys) {
+      seen.set(key, await v.vfs.getattr(`/${key}`));
+      expect(md5(await readFile(v.vfs, `/${key}`)), key).toBe(md5(bodies.get(key) as Buffer));
+    }
+    // b0 is probed (the file and a marker b0/), as the first name looked up in a
+    // directory not listed; reading it whole lists walk/b, and b1..b9 come with their GETs.
+    expect(heads.filter((key) => key.startsWith('walk/b/'))).toEqual(['walk/b/b0', 'walk/b/b0/']);
+    expect(streamRange.mock.calls.map(([key]) => key).sort()).toEqual([...keys].sort());
+    const other = await freshVfs();
+    for (const key of keys) expect(seen.get(key), key).toEqual(await other.vfs.getattr(`/${key}`));
+  });
+});
+
 describe('attributes of closed files', () => {
   it('sets mtime to the nanosecond by copying the object onto itself, body unchanged', { timeout: 20_000 }, async () => {
     const body = randomBytes(5000);

@@ -56,13 +56,22 @@ describe('files read in order', () => {
     expect(runs.readWhole('/c', 'f00', listing)).toEqual([]);
   });
 
-  it('goes on into a directory not listed yet from its second file, and not back into the one it finished', () => {
+  it('goes on into a directory not listed yet once it is listed, and not back into the one it finished', () => {
     const runs = new FilesReadInOrder(2);
     const short = (): ListingOrder => orderOf(['x', 'y']);
     runs.readWhole('/a', 'x', short);
+    expect(runs.walkingInto('/b')).toBe(false);
     runs.readWhole('/a', 'y', short); // the last name
+    expect(runs.walkingInto('/a')).toBe(false);
+    expect(runs.walkingInto('/b')).toBe(true); // so the Vfs lists /b at once
     expect(runs.readWhole('/b', 'f00', () => undefined)).toEqual([]); // its first lookup probed: no listing
-    expect(runs.readWhole('/b', 'f01', listing)).toEqual(['f02', 'f03']);
+    expect(runs.readWhole('/b', 'f00', listing)).toEqual(['f01', 'f02']); // listed now: on from f00
+    expect(runs.walkingInto('/c')).toBe(false);
+    const later = new FilesReadInOrder(2);
+    later.readWhole('/a', 'x', short);
+    later.readWhole('/a', 'y', short);
+    later.readWhole('/b', 'f00', () => undefined);
+    expect(later.readWhole('/b', 'f01', listing)).toEqual(['f02', 'f03']); // or from its second file
     const again = new FilesReadInOrder(2);
     again.readWhole('/a', 'x', short);
     again.readWhole('/a', 'y', short);
