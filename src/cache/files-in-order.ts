@@ -25,6 +25,8 @@ interface Run {
   names: readonly string[];
   /** Index in `names` of the last file read. */
   at: number;
+  /** Whether the walk's next directory has had its first files fetched ahead (goOnInto()). */
+  wentOn?: boolean;
 }
 
 export class FilesReadInOrder {
@@ -80,6 +82,30 @@ export class FilesReadInOrder {
     if (!names?.length) return [];
     this.finished = undefined;
     this.start(dir, { names, at: -1 });
+    return names.slice(0, this.filesAhead);
+  }
+
+  /**
+   * Whether the run in `dir` nears its listing's end (the names it fetches ahead reach
+   * the last one) and has not gone on into the next directory yet.
+   */
+  nearingEnd(dir: string): boolean {
+    const run = this.runs.get(dir);
+    return run !== undefined && !run.wentOn && run.at + 1 + this.filesAhead >= run.names.length;
+  }
+
+  /**
+   * The run in `from` nears its end, and `next` (listed: `listing()` gives its order) is
+   * where a walk goes after it. A run begins there before its first file, and the names
+   * to fetch ahead of it from its first on are answered; once per run of `from`, none
+   * if it has no run.
+   */
+  goOnInto(from: string, next: string, listing: () => ListingOrder | undefined): string[] {
+    const run = this.runs.get(from);
+    const names = run && !run.wentOn ? listing()?.names : undefined;
+    if (!run || !names?.length) return [];
+    run.wentOn = true;
+    this.start(next, { names, at: -1 });
     return names.slice(0, this.filesAhead);
   }
 

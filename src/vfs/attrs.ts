@@ -162,7 +162,8 @@ export class AttrStore {
     const listing = this.freshListing(parent);
     if (!listing && !this.tooBigToList(parent)) {
       if ((this.recentMisses.get(parent) ?? 0) > Date.now()) return this.track(path, this.lookUpInListing(path, false));
-      if (this.lookedUpBefore(parent)) return this.track(path, this.lookUpInListing(path, true));
+      // A listing under way (a walk listed the directory ahead of its lookups) answers this one too.
+      if (this.listingsInFlight.has(parent) || this.lookedUpBefore(parent)) return this.track(path, this.lookUpInListing(path, true));
     }
     const kind = listing?.children.get(baseName(path));
     if (listing && !kind) {
@@ -201,7 +202,7 @@ export class AttrStore {
    * The listing of `dir` that lookups share, under way or started now: for a walk
    * (`scan`, its entries fetched ahead of lookups from `from` on) or after a missing name.
    */
-  private sharedListing(dir: string, scan: boolean, from: string): Promise<Listing | undefined> {
+  private sharedListing(dir: string, scan: boolean, from: string | undefined): Promise<Listing | undefined> {
     let listing = this.listingsInFlight.get(dir);
     if (!listing) {
       listing = this.fetchListing(dir, scan ? SCAN_LISTING_PAGES : NEGATIVE_LISTING_PAGES, scan && { from }).finally(() => this.listingsInFlight.delete(dir));
@@ -211,14 +212,36 @@ export class AttrStore {
   }
 
   /**
-   * Lists `dir`, which a walk has come into at `from` (a file read whole there, the
-   * directory not listed yet), as the walk's next lookup there would; that lookup
-   * shares this listing, and resumes after what the caller chains on the promise now.
+   * Lists `dir`, which a walk has come into (at `from`, a file read whole there) or is
+   * expected to come into next, as the walk's next lookup there would; lookups there
+   * share this listing, and resume after what the caller chains on the promise now.
    * Resolves once the listing is cached (or found too big).
    */
-  listWalkedInto(dir: string, from: string): Promise<unknown> {
+  listWalkedInto(dir: string, from?: string): Promise<unknown> {
     if (this.freshListing(dir) || this.tooBigToList(dir)) return Promise.resolve();
     return this.sharedListing(dir, true, from);
+  }
+
+  /**
+   * The entry after `dir` in its parent's listing, if that is a directory. A guess of
+   * where a walk goes next, so an expired listing will do: a walk through a tree takes
+   * longer than the stat TTL.
+   */
+  nextDirectoryAfter(dir: string): string | undefined {
+    const parent = parentOf(dir);
+    const listing = this.listings.get(parent);
+    const order = listing && orderOf(listing);
+    const at = order?.indexOf(baseName(dir));
+    const next = at === undefined ? undefined : order?.names[at + 1];
+    return next !== undefined && listing?.children.get(next) === 'dir' ? joinPath(parent, next) : undefined;
+  }
+
+  /** Whether a fresh listing of `dir` shows no subdirectory. */
+  isListedLeaf(dir: string): boolean {
+    const children = this.freshListing(dir)?.children;
+    if (!children) return false;
+    for (const kind of children.values()) if (kind === 'dir') return false;
+    return true;
   }
 
   private tooBigToList(dir: string): boolean {
@@ -331,6 +354,9 @@ export class AttrStore {
   async list(path: string): Promise<Map<string, 'file' | 'dir'>> {
     const fresh = this.freshListing(path);
     if (fresh) return fresh.children;
+    // One under way for lookups (or for a walk ahead of them) is all of it if it has all its pages.
+    const underWay = await this.listingsInFlight.get(path)?.catch(() => undefined);
+    if (underWay) return underWay.children;
     return (await this.fetchListing(path, Infinity, {}))?.children ?? new Map();
   }
 
@@ -450,13 +476,7 @@ export class AttrStore {
    */
   listingOrder(path: string): ListingOrder | undefined {
     const listing = this.freshListing(path);
-    if (!listing) return undefined;
-    if (!listing.order) {
-      const names = [...listing.children.keys()];
-      const positions = new Map(names.map((name, i) => [name, i]));
-      listing.order = { names, indexOf: (name) => positions.get(name) };
-    }
-    return listing.order;
+    return listing && orderOf(listing);
   }
 
   /**
@@ -546,4 +566,14 @@ export class AttrStore {
     const listing = this.freshListing(path);
     return listing ? listing.children.size === 0 : undefined;
   }
+}
+
+/** The names of a listing in order with their positions, made once per listing. */
+function orderOf(listing: Listing): ListingOrder {
+  if (!listing.order) {
+    const names = [...listing.children.keys()];
+    const positions = new Map(names.map((name, i) => [name, i]));
+    listing.order = { names, indexOf: (name) => positions.get(name) };
+  }
+  return listing.order;
 }

@@ -171,7 +171,7 @@ export class Vfs implements FuseOperations {
     const self = await this.current(path);
     if (self.kind !== 'dir') throw new FsError('ENOTDIR');
     const children = await this.attrs.list(path);
-    if (![...children.values()].includes('dir')) this.fetchFilesAhead(path, this.filesInOrder.listedLeaf(path, () => this.attrs.listingOrder(path)));
+    if (this.attrs.isListedLeaf(path)) this.fetchFilesAhead(path, this.filesInOrder.listedLeaf(path, () => this.attrs.listingOrder(path)));
     const entries: DirEntry[] = [
       { name: '.', stat: toStat(self) },
       { name: '..', stat: toStat(path === '/' ? self : (this.attrs.peek(parentOf(path)) ?? self)) },
@@ -286,6 +286,26 @@ export class Vfs implements FuseOperations {
       return;
     }
     this.fetchFilesAhead(dir, this.filesInOrder.readWhole(dir, baseName(path), () => this.attrs.listingOrder(dir)));
+    if (this.filesInOrder.nearingEnd(dir)) this.fetchNextDirectoryAhead(dir);
+  }
+
+  /**
+   * A run through `dir` nears its end: a walk goes on to the next directory in its
+   * parent's listing order (`md5sum -c` of sorted paths, `tar c`, `cp -r`). That one is
+   * listed now and, if it has no subdirectories, its first files are fetched ahead while
+   * the walk reads the last files here. They otherwise cost it four round trips in a row
+   * once there (the probe of its first file, that file's GET, the listing, the next
+   * file's GET), with no GET in flight meanwhile.
+   */
+  private fetchNextDirectoryAhead(dir: string): void {
+    const next = dir === '/' ? undefined : this.attrs.nextDirectoryAfter(dir);
+    if (next === undefined) return;
+    this.attrs.listWalkedInto(next).then(
+      () => {
+        if (this.attrs.isListedLeaf(next)) this.fetchFilesAhead(next, this.filesInOrder.goOnInto(dir, next, () => this.attrs.listingOrder(next)));
+      },
+      () => undefined, // the walk's lookups there list it again, or tell the error
+    );
   }
 
   /**

@@ -549,6 +549,46 @@ describe('a walk that lists nothing (md5sum -c) going from one directory to the 
     const other = await freshVfs();
     for (const key of keys) expect(seen.get(key), key).toEqual(await other.vfs.getattr(`/${key}`));
   });
+
+  it('lists the next directory of its parent and fetches its first files while it reads the last ones of a directory', { timeout: 30_000 }, async () => {
+    const tree = Array.from({ length: 3 }, (_, d) => Array.from({ length: 6 }, (_, i) => `next/d${d}/f${i}`)).flat();
+    const data = new Map(tree.map((key, i) => [key, randomBytes(700 + i * 500)]));
+    await putMany(bucket, [...data]);
+    const v = await freshVfs();
+    const events: string[] = [];
+    const head = v.bucket.head.bind(v.bucket);
+    vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
+      events.push(`HEAD ${key}`);
+      return head(key);
+    });
+    const list = v.bucket.list.bind(v.bucket);
+    vi.spyOn(v.bucket, 'list').mockImplementation((prefix, ...rest) => {
+      events.push(`LIST ${prefix}`);
+      return list(prefix, ...rest);
+    });
+    const streamRange = vi.spyOn(v.bucket, 'streamRange');
+    expect(names(await v.vfs.readdir('/next'))).toEqual(['.', '..', 'd0', 'd1', 'd2']);
+    for (const key of tree) {
+      events.push(`read ${key}`);
+      // As the kernel looks a path up: its directory first.
+      if (key.endsWith('/f0')) await v.vfs.getattr(`/${key.slice(0, key.lastIndexOf('/'))}`);
+      await v.vfs.getattr(`/${key}`);
+      expect(md5(await readFile(v.vfs, `/${key}`)), key).toBe(md5(data.get(key) as Buffer));
+    }
+    // d1 and d2 were listed while the walk was still in the directory before, and their
+    // files asked nothing more: no probe, no HEAD (their GETs told).
+    for (const dir of ['next/d1/', 'next/d2/']) {
+      const listed = events.indexOf(`LIST ${dir}`);
+      expect(listed, dir).toBeGreaterThan(-1);
+      expect(listed, dir).toBeLessThan(events.indexOf(`read ${dir}f0`));
+      expect(events.filter((e) => e.startsWith(`HEAD ${dir}f`) || e === `LIST ${dir}f0/`)).toEqual([]);
+    }
+    expect(streamRange.mock.calls.map(([key]) => key).sort()).toEqual([...tree].sort());
+    const other = await freshVfs();
+    for (const key of tree) expect(await v.vfs.getattr(`/${key}`), key).toEqual(await other.vfs.getattr(`/${key}`));
+    // Directories without a marker, as /next is.
+    for (const key of ['next/d1', 'next/d2']) expect(await v.vfs.getattr(`/${key}`), key).toEqual(await v.vfs.getattr('/next'));
+  });
 });
 
 describe('attributes of closed files', () => {

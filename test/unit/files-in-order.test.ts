@@ -91,6 +91,23 @@ describe('files read in order', () => {
     expect(runs.readWhole('/b', 'f00', listing)).toEqual(['f01', 'f02']); // the run begun by the listing
   });
 
+  it('goes on into the next directory once the names it fetches ahead reach its end, once per run', () => {
+    const runs = new FilesReadInOrder(3);
+    const five = (): ListingOrder => orderOf(['a', 'b', 'c', 'd', 'e']);
+    expect(runs.nearingEnd('/x')).toBe(false); // no run
+    expect(runs.goOnInto('/x', '/y', listing)).toEqual([]);
+    runs.readWhole('/x', 'a', five);
+    expect(runs.nearingEnd('/x')).toBe(false); // b, c, d ahead: not e yet
+    expect(runs.readWhole('/x', 'b', five)).toEqual(['c', 'd', 'e']);
+    expect(runs.nearingEnd('/x')).toBe(true);
+    expect(runs.goOnInto('/x', '/y', listing)).toEqual(['f00', 'f01', 'f02']);
+    expect(runs.nearingEnd('/x')).toBe(false); // gone on already
+    expect(runs.goOnInto('/x', '/z', listing)).toEqual([]);
+    runs.readWhole('/x', 'c', five);
+    runs.readWhole('/x', 'e', five); // the last name
+    expect(runs.readWhole('/y', 'f00', listing)).toEqual(['f01', 'f02', 'f03']); // the run begun ahead
+  });
+
   it('asks for the listing only when a run begins', () => {
     const runs = new FilesReadInOrder(1);
     let asked = 0;
