@@ -192,7 +192,7 @@ export class Bucket {
    * reader can use the start of a long range before its end is in. Resolves with the
    * number of bytes delivered. `answered` hears what the first answer tells of the
    * object, as a HEAD would, before its first byte: a reader of the file saves the HEAD.
-   * It is not called when the answer leaves the object's size unknown.
+   * It is not called when the answer leaves the object's size or ETag unknown.
    */
   async streamRange(
     key: string,
@@ -251,7 +251,7 @@ export class Bucket {
         throw toFsError(err);
       }
       const body = bodyExtent(out.ContentRange, out.ContentLength, from);
-      if (attempt === 1 && answered && body.total !== undefined) answered(objectInfo(key, out, body.total));
+      if (attempt === 1 && answered && body.total !== undefined && out.ETag !== undefined) answered(objectInfo(key, out, body.total));
       const end = Math.min(range?.end ?? Infinity, body.total ?? Infinity);
       let position = body.start;
       try {
@@ -547,10 +547,6 @@ function isMultiDeleteUnsupported(err: unknown): boolean {
   return code === 'NotImplemented' || code === 'MissingContentMD5' || status === 501 || status === 405;
 }
 
-/**
- * Where the body of a GET answer starts in the object, and the object's size when the
- * answer tells it. A body that starts after the byte asked for is of no use.
- */
 /** What a HEAD's or GET's answer tells of the object, which is `size` bytes long. */
 function objectInfo(key: string, out: HeadFields, size: number): ObjectInfo {
   const metadata: Record<string, string> = {};
@@ -565,6 +561,10 @@ function objectInfo(key: string, out: HeadFields, size: number): ObjectInfo {
   };
 }
 
+/**
+ * Where the body of a GET answer starts in the object, and the object's size when the
+ * answer tells it. A body that starts after the byte asked for is of no use.
+ */
 function bodyExtent(contentRange: string | undefined, contentLength: number | undefined, from: number): { start: number; total?: number } {
   if (!contentRange) return { start: 0, total: contentLength };
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange.trim());

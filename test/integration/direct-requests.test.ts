@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLatencyProxy, type LatencyProxy } from '../../bench/latency-proxy.mjs';
-import { Bucket } from '../../src/s3/bucket.js';
+import { Bucket, type ObjectInfo } from '../../src/s3/bucket.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { DirectRequests } from '../../src/s3/direct-requests.js';
 import { FsError } from '../../src/errors.js';
@@ -244,6 +244,29 @@ describe('DirectRequests', () => {
       ['GET', undefined],
       ['GET', undefined],
     ]);
+  });
+
+  it("tells, from a GET's answer, what a HEAD tells of the object: directly and through the SDK, and nothing when the answer has no ETag", { timeout: 15_000 }, async () => {
+    proxy = await startS3Proxy({ upstream: testEndpoint() });
+    const heads = new Bucket(mountClient(proxy.endpoint), bucket);
+    for (const checksums of [undefined, 'when-supported'] as const) {
+      const reads = new Bucket(mountClient(proxy.endpoint, checksums ? { checksums } : {}), bucket);
+      for (const key of [...ODD_KEYS, 'big file.bin']) {
+        const told: ObjectInfo[] = [];
+        await reads.streamRange(key, 0, 3, undefined, () => undefined, (info) => told.push(info));
+        expect(told, `${key}, checksums ${checksums ?? 'when-required'}`).toEqual([await heads.head(key)]);
+      }
+    }
+    const noEtags = await startS3Proxy({ upstream: testEndpoint(), dropAnswerHeaders: ['etag'] });
+    try {
+      const told: ObjectInfo[] = [];
+      const bytes: Buffer[] = [];
+      await new Bucket(mountClient(noEtags.endpoint), bucket).streamRange('big file.bin', 0, 10, undefined, (piece) => bytes.push(piece), (info) => told.push(info));
+      expect(Buffer.concat(bytes)).toEqual(BIG.subarray(0, 10));
+      expect(told).toEqual([]);
+    } finally {
+      await noEtags.close();
+    }
   });
 
   it('leaves GETs to the SDK under --checksums when-supported, which checks what they answer', { timeout: 15_000 }, async () => {

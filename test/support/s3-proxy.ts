@@ -35,7 +35,8 @@ export interface ProxyTls {
   cert: Buffer | string;
 }
 
-export async function startS3Proxy(options: { upstream: string; tls?: ProxyTls }): Promise<S3Proxy> {
+/** `dropAnswerHeaders`: headers taken out of every answer (lowercase), as a server that sends none. */
+export async function startS3Proxy(options: { upstream: string; tls?: ProxyTls; dropAnswerHeaders?: string[] }): Promise<S3Proxy> {
   const upstream = new URL(options.upstream);
   const agent = new http.Agent({ keepAlive: true });
   const requests: RecordedRequest[] = [];
@@ -52,7 +53,9 @@ export async function startS3Proxy(options: { upstream: string; tls?: ProxyTls }
       setHost: false,
     });
     forward.on('response', (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+      const headers = { ...answer.headers };
+      for (const name of options.dropAnswerHeaders ?? []) delete headers[name];
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, headers);
       answer.pipe(res);
     });
     forward.on('error', (err) => {
