@@ -185,12 +185,7 @@ export class AttrStore {
   private async lookUpInListing(path: string, scan: boolean): Promise<NodeAttrs | undefined> {
     const parent = parentOf(path);
     const children = (await this.sharedListing(parent, scan, baseName(path)))?.children;
-    if (!children) {
-      // Too big to list for this: the next lookups probe at once instead of listing again.
-      this.tooBig.set(parent, Date.now() + this.ttlMs);
-      this.tooBigSweep.added();
-      return this.probe(path);
-    }
+    if (!children) return this.probe(path);
     // This name's own HEAD is not among the prefetched ones: its lookup is under way.
     const kind = children.get(baseName(path));
     if (kind === 'dir') return this.fetchDir(path);
@@ -201,11 +196,21 @@ export class AttrStore {
   /**
    * The listing of `dir` that lookups share, under way or started now: for a walk
    * (`scan`, its entries fetched ahead of lookups from `from` on) or after a missing name.
+   * Undefined if the directory has more pages than that.
    */
   private sharedListing(dir: string, scan: boolean, from: string | undefined): Promise<Listing | undefined> {
     let listing = this.listingsInFlight.get(dir);
     if (!listing) {
-      listing = this.fetchListing(dir, scan ? SCAN_LISTING_PAGES : NEGATIVE_LISTING_PAGES, scan && { from }).finally(() => this.listingsInFlight.delete(dir));
+      listing = this.fetchListing(dir, scan ? SCAN_LISTING_PAGES : NEGATIVE_LISTING_PAGES, scan && { from })
+        .then((listed) => {
+          if (!listed) {
+            // Too big to list for this: lookups probe at once, and walks do not list it again.
+            this.tooBig.set(dir, Date.now() + this.ttlMs);
+            this.tooBigSweep.added();
+          }
+          return listed;
+        })
+        .finally(() => this.listingsInFlight.delete(dir));
       this.listingsInFlight.set(dir, listing);
     }
     return listing;
