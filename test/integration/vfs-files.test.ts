@@ -476,6 +476,18 @@ describe('reading the files of a directory in listing order', () => {
   });
 });
 
+/** The keys `v` HEADs as it asks for them, and those whose ranges it GETs. */
+function requestsOf(v: TestVfs): { heads: string[]; gets: () => string[] } {
+  const heads: string[] = [];
+  const head = v.bucket.head.bind(v.bucket);
+  vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
+    heads.push(key);
+    return head(key);
+  });
+  const streamRange = vi.spyOn(v.bucket, 'streamRange');
+  return { heads, gets: () => streamRange.mock.calls.map(([key]) => key) };
+}
+
 describe('attributes of files fetched ahead of a reader', () => {
   const count = 24;
   const name = (i: number): string => `f${String(i).padStart(2, '0')}`;
@@ -492,13 +504,7 @@ describe('attributes of files fetched ahead of a reader', () => {
 
   it("takes a file's attributes from the answer to the GET that fetched it ahead: no HEAD, the same attributes", { timeout: 60_000 }, async () => {
     const v = await freshVfs();
-    const heads: string[] = [];
-    const head = v.bucket.head.bind(v.bucket);
-    vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
-      heads.push(key);
-      return head(key);
-    });
-    const streamRange = vi.spyOn(v.bucket, 'streamRange');
+    const { heads, gets } = requestsOf(v);
     expect(names(await v.vfs.readdir('/claimed')).length).toBe(count + 2);
     const seen = [];
     // As `tar c` goes: a lookup, then the file read whole, in listing order.
@@ -511,7 +517,7 @@ describe('attributes of files fetched ahead of a reader', () => {
     // Once f01 was read whole, f02..f23 were fetched ahead (up to 32 names past it):
     // those not HEADed yet (f10 on) are known from their GETs, the window within them.
     expect(heads.filter((key) => key.startsWith('claimed/f'))).toEqual(Array.from({ length: 10 }, (_, i) => `claimed/${name(i)}`));
-    expect(streamRange.mock.calls.map(([key]) => key).sort()).toEqual(Array.from({ length: count }, (_, i) => `claimed/${name(i)}`));
+    expect(gets().sort()).toEqual(Array.from({ length: count }, (_, i) => `claimed/${name(i)}`));
     // The same attributes as HEADs give, to a Vfs that fetched nothing ahead.
     const other = await freshVfs();
     for (let i = 0; i < count; i++) expect(seen[i], name(i)).toEqual(await other.vfs.getattr(`/claimed/${name(i)}`));
@@ -530,13 +536,7 @@ describe('a walk that lists nothing (md5sum -c) going from one directory to the 
 
   it('lists the next directory at its first file read whole, and fetches its next files with their attributes: no HEAD for them', { timeout: 30_000 }, async () => {
     const v = await freshVfs();
-    const heads: string[] = [];
-    const head = v.bucket.head.bind(v.bucket);
-    vi.spyOn(v.bucket, 'head').mockImplementation((key) => {
-      heads.push(key);
-      return head(key);
-    });
-    const streamRange = vi.spyOn(v.bucket, 'streamRange');
+    const { heads, gets } = requestsOf(v);
     const seen = new Map<string, unknown>();
     for (const key of keys) {
       seen.set(key, await v.vfs.getattr(`/${key}`));
@@ -545,7 +545,7 @@ describe('a walk that lists nothing (md5sum -c) going from one directory to the 
     // b0 is probed (the file and a marker b0/), as the first name looked up in a
     // directory not listed; reading it whole lists walk/b, and b1..b9 come with their GETs.
     expect(heads.filter((key) => key.startsWith('walk/b/'))).toEqual(['walk/b/b0', 'walk/b/b0/']);
-    expect(streamRange.mock.calls.map(([key]) => key).sort()).toEqual([...keys].sort());
+    expect(gets().sort()).toEqual([...keys].sort());
     const other = await freshVfs();
     for (const key of keys) expect(seen.get(key), key).toEqual(await other.vfs.getattr(`/${key}`));
   });
