@@ -34,6 +34,8 @@ export interface Fault {
   message?: string;
   /** Refuse only the next `times` matching requests. */
   times?: number;
+  /** The answer's Date header (default: now), as a server whose clock is off. */
+  date?: Date;
 }
 
 export interface ProxyStats {

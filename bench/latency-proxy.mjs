@@ -181,6 +181,7 @@ function errorXml(code, message, requestId) {
  * @property {string} [code] S3 error code (default ServiceUnavailable)
  * @property {string} [message] S3 error message (default: a generic one)
  * @property {number} [times] refuse only the next `times` matching requests, then forward again
+ * @property {Date} [date] the answer's Date header (default: now), as a server whose clock is off
  */
 
 /**
@@ -324,6 +325,7 @@ export async function startLatencyProxy(options) {
       'content-type': 'application/xml',
       'content-length': Buffer.byteLength(xml),
       'x-amz-request-id': requestId,
+      ...(f.date ? { date: f.date.toUTCString() } : {}),
     };
     if (expectsContinue) {
       // The client waits for a 100 that never comes and sends no body: answer at once,

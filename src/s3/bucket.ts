@@ -120,6 +120,7 @@ export class Bucket {
   async head(key: string): Promise<ObjectInfo | undefined> {
     const direct = await this.direct.head(key);
     if (direct !== undefined && 'missing' in direct) return undefined;
+    if (direct !== undefined && 'denied' in direct) throw new FsError('EACCES', 'S3 Forbidden (HTTP 403)');
     try {
       const out =
         direct !== undefined && 'found' in direct

@@ -19,8 +19,10 @@ export interface HeadFields {
 /**
  * What a direct HEAD found: the object, no object, or nothing decided (ask the SDK).
  * `refused`: the server answered 403, which the SDK's own request may not get (see viaSdk()).
+ * `denied`: it answered 403 where it has let direct requests in, its clock agreeing with
+ * ours: the key is denied (a bucket policy), as the SDK's request would find again.
  */
-export type DirectHeadAnswer = { found: HeadFields } | { missing: true } | { refused: true } | undefined;
+export type DirectHeadAnswer = { found: HeadFields } | { missing: true } | { refused: true } | { denied: true } | undefined;
 
 /**
  * The fields of a GET answer that Bucket's download reads, as the SDK's GetObject names
@@ -64,14 +66,18 @@ const META_PREFIX = 'x-amz-meta-';
  * (once per bucket), its credential provider gives the keys (refreshed as it refreshes
  * them; none at all under --no-sign-request), its clock skew correction dates the
  * signature, its request handler sends (sockets, timeouts, CA bundle). Only the plain
- * answers are decided here: 200 and 404 to a HEAD, 200 and 206 to a GET. Anything else
- * (an error status, a network failure) is left to the SDK's request, which retries and
+ * answers are decided here: 200 and 404 to a HEAD, 200 and 206 to a GET, and a HEAD's
+ * 403 once the server has taken these signatures (a denied key: `ls -l` of a directory
+ * a bucket policy denies would otherwise cost two HEADs an entry). Anything else (an
+ * error status, a network failure) is left to the SDK's request, which retries and
  * explains errors as it does for every request. Under --checksums when-supported every
  * GET is the SDK's, which checks what the answers carry.
  */
 export class DirectRequests {
   private route: Promise<Route | undefined> | undefined;
   private stopped = false;
+  /** Whether the server has answered a direct request as a signed one (200, 206, 404): it takes our signatures. */
+  private admitted = false;
 
   constructor(
     private readonly client: S3Client,
@@ -83,10 +89,10 @@ export class DirectRequests {
     if (response === undefined) return undefined;
     // A HEAD answer has no body; reading its end lets the connection be kept.
     drain(response);
-    if (response.statusCode === 404) return { missing: true };
-    if (response.statusCode === 403) return { refused: true };
-    if (response.statusCode !== 200) return undefined;
-    return fieldsOf(response.headers);
+    if (response.statusCode === 403) return this.admitted && !clockSkewed(response.headers.date, this.now()) ? { denied: true } : { refused: true };
+    if (response.statusCode !== 200 && response.statusCode !== 404) return undefined;
+    this.admitted = true;
+    return response.statusCode === 404 ? { missing: true } : fieldsOf(response.headers);
   }
 
   /** GET of `key`, with the Range and If-Match headers given (lowercase names). */
@@ -95,6 +101,7 @@ export class DirectRequests {
     if (response === undefined) return undefined;
     const { statusCode } = response;
     if (statusCode === 200 || statusCode === 206) {
+      this.admitted = true;
       const { found } = fieldsOf(response.headers);
       return { got: { ...found, ContentRange: response.headers['content-range'], Body: response.body as Readable } };
     }
@@ -172,6 +179,15 @@ export class DirectRequests {
       return undefined;
     }
   }
+}
+
+/**
+ * Whether an answer's Date is as far from `now` as the SDK takes for a clock skew to
+ * correct (5 minutes: then its retry signs anew); a 403 then says nothing of the key.
+ */
+function clockSkewed(date: string | undefined, now: Date): boolean {
+  const server = date === undefined ? Number.NaN : Date.parse(date);
+  return !Number.isNaN(server) && Math.abs(server - now.getTime()) >= 5 * 60 * 1000;
 }
 
 /** A Content-Length as a number; undefined when missing or not a plain decimal. */

@@ -159,6 +159,33 @@ describe('DirectRequests', () => {
     expect(sdkSent()).toEqual([true, true]);
   });
 
+  it('takes a HEAD refused where the server let direct requests in as a denied key, unless its clock is off', { timeout: 15_000 }, async () => {
+    latencyProxy = await startLatencyProxy({ upstream: testEndpoint(), latencyMs: 0 });
+    proxy = await startS3Proxy({ upstream: latencyProxy.endpoint });
+    const heads = new Bucket(mountClient(proxy.endpoint), bucket);
+    const sdkSent = (): boolean[] => proxy!.requests.splice(0).map((r) => r.headers['amz-sdk-invocation-id'] !== undefined);
+    // Refused before anything was let in: the SDK asks too (a signature it makes and we do not).
+    latencyProxy.setFault({ kinds: ['HEAD'], status: 403, code: 'AccessDenied', times: 2 });
+    await expect(heads.head('plain.txt')).rejects.toMatchObject({ code: 'EACCES' });
+    expect(sdkSent()).toEqual([false, true]);
+    expect(await heads.head('no/such key')).toBeUndefined(); // let in: 404
+    expect(sdkSent()).toEqual([false]);
+    // Now a 403 is the key's: one request, no SDK.
+    latencyProxy.setFault({ kinds: ['HEAD'], status: 403, code: 'AccessDenied', times: 1 });
+    await expect(heads.head('plain.txt')).rejects.toMatchObject({ code: 'EACCES' });
+    expect(sdkSent()).toEqual([false]);
+    // Unless the answer's clock is 10 minutes off ours: the SDK corrects that and asks again.
+    latencyProxy.setFault({ kinds: ['HEAD'], status: 403, code: 'AccessDenied', times: 1, date: new Date(Date.now() - 10 * 60_000) });
+    expect((await heads.head('plain.txt'))?.size).toBe(Buffer.byteLength('body 0 of plain.txt'));
+    expect(sdkSent()).toEqual([false, true]);
+    // A GET let in says as much as a HEAD.
+    const reads = new Bucket(mountClient(proxy.endpoint), bucket);
+    expect((await reads.getRange('plain.txt', 0, 4)).toString()).toBe('body');
+    latencyProxy.setFault({ kinds: ['HEAD'], status: 403, code: 'AccessDenied', times: 1 });
+    await expect(reads.head('plain.txt')).rejects.toMatchObject({ code: 'EACCES' });
+    expect(sdkSent()).toEqual([false, false]);
+  });
+
   it('leaves a failing server to the SDK, which retries it', { timeout: 15_000 }, async () => {
     latencyProxy = await startLatencyProxy({ upstream: testEndpoint(), latencyMs: 0 });
     const client = mountClient(latencyProxy.endpoint);
