@@ -4,7 +4,7 @@
 import PQueue from 'p-queue';
 import type { MountConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { ObjectInfo } from '../s3/bucket.js';
+import type { Bucket, ObjectInfo } from '../s3/bucket.js';
 import { ChunkCache, type ObjectVersion, type RangeFetcher } from './chunk-cache.js';
 import { DiskChunks } from './disk-chunks.js';
 import { ReadAhead, SequentialRuns } from './read-ahead.js';
@@ -31,17 +31,8 @@ export interface ObjectReaderOptions {
   sequentialCutoff: number;
 }
 
-/** Where chunks come from: ranged GETs of one version (src/s3/bucket.ts). */
-export interface RangeSource {
-  streamRange(
-    key: string,
-    start: number,
-    end: number,
-    ifMatch: string | undefined,
-    sink: (bytes: Buffer) => void,
-    answered?: (info: ObjectInfo) => void,
-  ): Promise<number>;
-}
+/** Where chunks come from: ranged GETs of one version. */
+type RangeSource = Pick<Bucket, 'streamRange'>;
 
 /** Everything the read cache is sized by (a view of MountConfig). */
 export type ReadCacheOptions = Pick<MountConfig, 'chunkSize' | 'memoryCacheSize' | 'maxReadAhead' | 'sequentialCutoff' | 'cacheSize' | 'minFreeSpace'>;
