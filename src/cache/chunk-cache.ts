@@ -104,22 +104,18 @@ export class ChunkCache {
     last: number,
     how: { schedule?: Scheduler; keepOnDisk?: boolean; answered?: (info: ObjectInfo | undefined) => void } = {},
   ): Promise<void> {
-    const { schedule = now, keepOnDisk = true } = how;
-    let answered = how.answered;
+    const { schedule = now, keepOnDisk = true, answered } = how;
     const pending: Promise<Chunk>[] = [];
     let runStart = -1;
     const flush = (end: number): void => {
       if (runStart < 0) return;
-      for (const [i, chunk] of this.request(version, runStart, end, schedule, keepOnDisk, answered).entries()) {
+      for (const [i, chunk] of this.request(version, runStart, end, schedule, keepOnDisk, runStart === first ? answered : undefined).entries()) {
         pending.push(this.track(this.idOf(version, runStart + i), chunk));
       }
-      answered = undefined;
       runStart = -1;
     };
-    if (this.isAtHand(version, first) || this.isOnDisk(version, first)) {
-      answered?.(undefined);
-      answered = undefined;
-    }
+    // Chunk `first` needs no request: nothing will be answered.
+    if (this.isAtHand(version, first) || this.isOnDisk(version, first)) answered?.(undefined);
     for (let index = first; index <= last; index++) {
       if (this.isAtHand(version, index)) flush(index);
       else if (this.isOnDisk(version, index)) {
