@@ -25,7 +25,7 @@ interface Run {
   names: readonly string[];
   /** Index in `names` of the last file read. */
   at: number;
-  /** Whether the walk's next directory has had its first files fetched ahead (goOnInto()). */
+  /** Whether nearingEnd() has said so: the walk's next directory is fetched ahead once. */
   wentOn?: boolean;
 }
 
@@ -81,32 +81,29 @@ export class FilesReadInOrder {
     const names = listing()?.names;
     if (!names?.length) return [];
     this.finished = undefined;
-    this.start(dir, { names, at: -1 });
-    return names.slice(0, this.filesAhead);
+    return this.startBefore(dir, names);
   }
 
   /**
-   * Whether the run in `dir` nears its listing's end (the names it fetches ahead reach
-   * the last one) and has not gone on into the next directory yet.
+   * Whether the run in `dir` has come near its listing's end (the names it fetches ahead
+   * reach the last one): the walk's next directory may be fetched ahead now (goOnInto()).
+   * True once per run.
    */
   nearingEnd(dir: string): boolean {
     const run = this.runs.get(dir);
-    return run !== undefined && !run.wentOn && run.at + 1 + this.filesAhead >= run.names.length;
+    if (run === undefined || run.wentOn || run.at + 1 + this.filesAhead < run.names.length) return false;
+    run.wentOn = true;
+    return true;
   }
 
   /**
-   * The run in `from` nears its end, and `next` (listed: `listing()` gives its order) is
-   * where a walk goes after it. A run begins there before its first file, and the names
-   * to fetch ahead of it from its first on are answered; once per run of `from`, none
-   * if it has no run.
+   * `next` (listed: `listing()` gives its order) is where a walk goes once the run that
+   * nears its end is over. A run begins there before its first file, and the names to
+   * fetch ahead of it from its first on are answered.
    */
-  goOnInto(from: string, next: string, listing: () => ListingOrder | undefined): string[] {
-    const run = this.runs.get(from);
-    const names = run && !run.wentOn ? listing()?.names : undefined;
-    if (!run || !names?.length) return [];
-    run.wentOn = true;
-    this.start(next, { names, at: -1 });
-    return names.slice(0, this.filesAhead);
+  goOnInto(next: string, listing: () => ListingOrder | undefined): string[] {
+    const names = listing()?.names;
+    return names?.length ? this.startBefore(next, names) : [];
   }
 
   /** Whether a file read whole in `dir` now would be a walk's first there, from a directory it finished. */
@@ -121,6 +118,12 @@ export class FilesReadInOrder {
       return undefined;
     }
     return this.start(dir, { names: order.names, at });
+  }
+
+  /** A run in `dir` before its first file; answers the names to fetch ahead from there. */
+  private startBefore(dir: string, names: readonly string[]): string[] {
+    this.start(dir, { names, at: -1 });
+    return names.slice(0, this.filesAhead);
   }
 
   private start(dir: string, run: Run): Run {

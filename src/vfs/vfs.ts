@@ -302,7 +302,7 @@ export class Vfs implements FuseOperations {
     if (next === undefined) return;
     this.attrs.listWalkedInto(next).then(
       () => {
-        if (this.attrs.isListedLeaf(next)) this.fetchFilesAhead(next, this.filesInOrder.goOnInto(dir, next, () => this.attrs.listingOrder(next)));
+        if (this.attrs.isListedLeaf(next)) this.fetchFilesAhead(next, this.filesInOrder.goOnInto(next, () => this.attrs.listingOrder(next)));
       },
       () => undefined, // the walk's lookups there list it again, or tell the error
     );

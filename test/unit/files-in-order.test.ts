@@ -95,15 +95,15 @@ describe('files read in order', () => {
     const runs = new FilesReadInOrder(3);
     const five = (): ListingOrder => orderOf(['a', 'b', 'c', 'd', 'e']);
     expect(runs.nearingEnd('/x')).toBe(false); // no run
-    expect(runs.goOnInto('/x', '/y', listing)).toEqual([]);
     runs.readWhole('/x', 'a', five);
     expect(runs.nearingEnd('/x')).toBe(false); // b, c, d ahead: not e yet
     expect(runs.readWhole('/x', 'b', five)).toEqual(['c', 'd', 'e']);
     expect(runs.nearingEnd('/x')).toBe(true);
-    expect(runs.goOnInto('/x', '/y', listing)).toEqual(['f00', 'f01', 'f02']);
-    expect(runs.nearingEnd('/x')).toBe(false); // gone on already
-    expect(runs.goOnInto('/x', '/z', listing)).toEqual([]);
+    expect(runs.nearingEnd('/x')).toBe(false); // said once
+    expect(runs.goOnInto('/y', listing)).toEqual(['f00', 'f01', 'f02']);
+    expect(runs.goOnInto('/z', () => orderOf([]))).toEqual([]); // nothing there
     runs.readWhole('/x', 'c', five);
+    expect(runs.nearingEnd('/x')).toBe(false);
     runs.readWhole('/x', 'e', five); // the last name
     expect(runs.readWhole('/y', 'f00', listing)).toEqual(['f01', 'f02', 'f03']); // the run begun ahead
   });
