@@ -395,7 +395,7 @@ export class AttrStore {
     this.listings.set(path, listing);
     this.listingsSweep.added();
     if (this.defaults.ignoreMetadata) this.rememberListed(path, children, listed);
-    else if (prefetch) this.openWindow(path, children, prefetch.from);
+    else if (prefetch) this.openWindow(path, listing, prefetch.from);
     return listing;
   }
 
@@ -417,12 +417,18 @@ export class AttrStore {
    * up that one and those before it). The window opens at the next lookup, so that a
    * listing nobody looks into (`ls`, `find`) costs no HEAD.
    */
-  private openWindow(dir: string, children: Map<string, EntryKind>, from: string | undefined): void {
-    const names = [...children.keys()];
-    const start = Math.max(0, from === undefined ? 0 : names.indexOf(from));
-    const entries = names.slice(start, start + PREFETCH_LIMIT).map((name) => [joinPath(dir, name), children.get(name) as EntryKind] as const);
+  private openWindow(dir: string, listing: Listing, from: string | undefined): void {
+    const order = orderOf(listing);
+    const start = (from === undefined ? undefined : order.indexOf(from)) ?? 0;
+    const names = order.names.slice(start, start + PREFETCH_LIMIT);
+    const entries = names.map((name) => [joinPath(dir, name), listing.children.get(name) as EntryKind] as const);
+    // Where a path looked up is among the entries: by the listing's own positions.
+    const indexOf = (path: string): number | undefined => {
+      const at = order.indexOf(baseName(path));
+      return at === undefined || at < start || at >= start + names.length ? undefined : at - start;
+    };
     if (this.prefetches.size >= 1000) this.prefetches.clear(); // a bound, not a policy
-    const window = new PrefetchWindow(entries, FIRST_PREFETCH_WINDOW, PREFETCH_WINDOW);
+    const window = new PrefetchWindow(entries, indexOf, FIRST_PREFETCH_WINDOW, PREFETCH_WINDOW);
     if (from !== undefined) window.lookedUp(joinPath(dir, from), false);
     this.prefetches.set(dir, window);
   }

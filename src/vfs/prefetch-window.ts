@@ -22,16 +22,16 @@ export class PrefetchWindow {
   private size: number;
   /** Entries this window fetched that no lookup has asked for yet. */
   private readonly fetched = new Set<string>();
-  private readonly indexes: Map<string, number>;
 
   constructor(
     /** Paths in listing order, the order in which `ls` and `find` look them up. */
     private readonly entries: ReadonlyArray<readonly [path: string, kind: EntryKind]>,
+    /** Where a path of this directory is in `entries`; undefined if it is not there. */
+    private readonly indexOf: (path: string) => number | undefined,
     private readonly initialSize: number,
     private readonly maxSize: number,
   ) {
     this.size = initialSize;
-    this.indexes = new Map(entries.map(([path], i) => [path, i]));
   }
 
   /**
@@ -39,7 +39,7 @@ export class PrefetchWindow {
    * way. The window moves on to it, and grows if it was too small to have them in time.
    */
   lookedUp(path: string, waits: boolean): void {
-    const at = this.indexes.get(path);
+    const at = this.indexOf(path);
     if (at === undefined) return;
     if (waits && this.fetched.has(path)) this.size = Math.min(this.maxSize, this.size * 2);
     this.fetched.delete(path);

@@ -4,9 +4,15 @@ import { PrefetchWindow, type EntryKind } from '../../src/vfs/prefetch-window.js
 const entries = (n: number): Array<readonly [string, EntryKind]> => Array.from({ length: n }, (_, i) => [`/d/f${i}`, i % 10 === 9 ? 'dir' : 'file'] as const);
 const paths = (due: Array<readonly [string, EntryKind]>): string[] => due.map(([path]) => path);
 
+const indexIn = (list: Array<readonly [string, EntryKind]>) => (path: string): number | undefined => {
+  const at = list.findIndex(([p]) => p === path);
+  return at < 0 ? undefined : at;
+};
+
 /** A window over `n` entries whose fetches count as held once made, as AttrStore's do. */
 function windowOver(n: number, first: number, max: number): { window: PrefetchWindow; held: Set<string>; lookUp(i: number, waits?: boolean): string[] } {
-  const window = new PrefetchWindow(entries(n), first, max);
+  const all = entries(n);
+  const window = new PrefetchWindow(all, indexIn(all), first, max);
   const held = new Set<string>();
   return {
     window,
