@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Bucket, ObjectInfo } from '../s3/bucket.js';
 import { ChunkCache, type ObjectVersion, type RangeFetcher } from './chunk-cache.js';
 import { DiskChunks } from './disk-chunks.js';
+import { HandedChunks } from './handed-chunks.js';
 import { ReadAhead, SequentialRuns } from './read-ahead.js';
 
 /** Read-ahead GETs cover up to this much (whole chunks), like the raw SDK's ranged GETs. */
@@ -42,6 +43,7 @@ export class ObjectReader {
   private readonly filesAheadQueue = new PQueue({ concurrency: FILES_AHEAD_REQUESTS });
   private readonly groupChunks: number;
   private readonly sequentialRuns: SequentialRuns;
+  private readonly handed = new HandedChunks();
 
   constructor(
     readonly cache: ChunkCache,
@@ -75,9 +77,15 @@ export class ObjectReader {
     if (position >= end) return 0;
     const { first, last } = this.cache.chunksOf(position, end);
     const ahead = readAhead.next(position, end, this.cache.chunkSize);
+    const lost = readAhead.lost(first, last, this.handed.all(version, first, last));
     if (ahead > 0) {
       const keep = (index: number): boolean => this.keepsOnDisk(readAhead, index);
-      this.fetchAhead(version, last + 1, Math.min(last + ahead, this.cache.chunksOf(0, version.size).last), this.readAheadQueue, keep);
+      const lastChunk = this.cache.chunksOf(0, version.size).last;
+      const to = Math.min(last + ahead, lastChunk);
+      // A group's worth of lost chunks in a row: the page cache lost a stretch of the
+      // file (or all of it), which is read ahead as a cold read.
+      const reach = lost >= this.groupChunks ? lastChunk : this.handed.reach(version, last + 1, Math.min(lastChunk, this.groupEnd(to)), lost);
+      this.fetchAhead(version, last + 1, Math.min(to, reach), this.readAheadQueue, keep, undefined, reach);
       this.releaseLeftBehind(version, readAhead, first);
     }
     let filled = 0;
@@ -121,7 +129,7 @@ export class ObjectReader {
    * Fetches whole groups of chunks overlapping [from, to] that are not at hand, through
    * `queue`; those of a group starting at a chunk `keep` says yes to will be written to
    * the disk tier. `answered` hears once what the request of chunk `from` was told of
-   * the object (undefined: nothing, or no request).
+   * the object (undefined: nothing, or no request). No chunk past `through` is fetched.
    */
   private fetchAhead(
     version: ObjectVersion,
@@ -130,15 +138,16 @@ export class ObjectReader {
     queue: PQueue,
     keep: (index: number) => boolean,
     answered?: (info: ObjectInfo | undefined) => void,
+    through = Infinity,
   ): void {
     if (from > to) {
       answered?.(undefined);
       return;
     }
-    const lastChunk = this.cache.chunksOf(0, version.size).last;
+    const stop = Math.min(through, this.cache.chunksOf(0, version.size).last);
     for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= to; group++) {
       const first = Math.max(from, group * this.groupChunks);
-      const last = Math.min(lastChunk, (group + 1) * this.groupChunks - 1);
+      const last = Math.min(stop, this.groupEnd(first));
       const told = first === from ? answered : undefined;
       let missing = false;
       for (let index = first; index <= last && !missing; index++) missing = !this.cache.isAtHand(version, index);
@@ -149,6 +158,11 @@ export class ObjectReader {
       // Registered as under way now, so that readers wait for it rather than ask again.
       void this.cache.prefetch(version, first, last, { schedule: (request) => queue.add(request), keepOnDisk: keep(first), answered: told });
     }
+  }
+
+  /** The last chunk of the read-ahead group of chunk `index`. */
+  private groupEnd(index: number): number {
+    return (Math.floor(index / this.groupChunks) + 1) * this.groupChunks - 1;
   }
 
   /**
@@ -163,7 +177,9 @@ export class ObjectReader {
     const { chunkSize } = this.cache;
     const { from, to } = run.passOver(Math.max(0, first - 1) * chunkSize);
     for (let index = Math.floor(from / chunkSize); (index + 1) * chunkSize <= to; index++) {
-      this.cache.release(version, index, this.keepsOnDisk(run, index));
+      const keep = this.keepsOnDisk(run, index);
+      this.cache.release(version, index, keep);
+      if (!keep) this.handed.add(version, index);
     }
   }
 

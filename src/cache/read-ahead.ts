@@ -48,6 +48,9 @@ export class ReadAhead {
   private passedTo = 0;
   /** readWholeNow has answered true. */
   private toldWhole = false;
+  /** The stretch of handed-over chunks the reader is asking for again, in a row (see HandedChunks). */
+  private lostFrom = -1;
+  private lostTo = -1;
 
   /** A file's read-ahead, one of `runs`. */
   constructor(private readonly runs: SequentialRuns) {}
@@ -71,6 +74,20 @@ export class ReadAhead {
     if (this.window === 0 && wasRunning) this.runs.leave();
     this.expected = Math.max(end, sequential ? this.expected : end);
     return Math.min(this.window, this.runs.chunksPerRun);
+  }
+
+  /**
+   * Notes whether the chunks [first, last] just read are ones the kernel was given and
+   * lost; answers how many such chunks the reader has now asked for in a row.
+   */
+  lost(first: number, last: number, handedOver: boolean): number {
+    if (!handedOver) {
+      this.lostFrom = -1;
+      return 0;
+    }
+    if (this.lostFrom < 0 || first < this.lostFrom || first > this.lostTo + 1) this.lostFrom = first;
+    this.lostTo = last;
+    return last - this.lostFrom + 1;
   }
 
   /**

@@ -516,6 +516,37 @@ describe('chunk cache, disk writes', () => {
     expect(await kept(['a', 'b'])).toEqual([firstChunks(8), firstChunks(8)]);
   });
 
+  it('reads ahead of a re-read only as far into chunks handed to the kernel as it shows them lost', async () => {
+    const bytes = randomBytes(80 * MiB);
+    const version: ObjectVersion = { key: 'stream', etag: 'e1', size: bytes.length };
+    const { requests, fetch } = mibServer(new Map([[version.key, bytes]]));
+    const reader = new ObjectReader(new ChunkCache(MiB, 1024 * MiB, undefined, fetch), { maxReadAhead: 16 * MiB, sequentialCutoff: 4 * MiB });
+    const readRun = async (from: number, to: number): Promise<void> => {
+      const ahead = reader.newReadAhead();
+      const out = Buffer.alloc(128 * KiB);
+      for (let at = from; at < to; at += out.length) {
+        expect(await reader.read(version, ahead, out, at)).toBe(out.length);
+        expect(out.equals(bytes.subarray(at, at + out.length))).toBe(true);
+      }
+      ahead.close();
+    };
+    const fetchedMiB = (): number => requests.reduce((n, [, first, end]) => n + end - first, 0);
+    await readRun(0, 80 * MiB); // cold: past 4 MiB, only the kernel's page cache keeps the chunks
+    expect(fetchedMiB()).toBe(80);
+    // A warm re-read asks only for what the page cache lost: a hole of 2 MiB costs at
+    // most twice its size, not a window of chunks the kernel still holds.
+    requests.length = 0;
+    await readRun(20 * MiB, 22 * MiB);
+    expect(requests[0]).toEqual(['stream', 20, 21]);
+    expect(Math.max(...requests.map(([, , end]) => end))).toBeLessThanOrEqual(24);
+    // The page cache lost all the rest: past a group of 8 lost chunks in a row, it is
+    // read ahead as a cold read, in GETs of 8 chunks.
+    requests.length = 0;
+    await readRun(24 * MiB, 80 * MiB);
+    expect(fetchedMiB()).toBe(54); // the last two chunks are still at hand from the first read
+    expect(requests.slice(-5).map(([, first, end]) => end - first)).toEqual([8, 8, 8, 8, 6]);
+  });
+
   it('drops from memory the chunks past the cutoff that a sequential read has left behind, and only those', async () => {
     const bytes = randomBytes(32 * MiB);
     const version: ObjectVersion = { key: 'stream', etag: 'e1', size: bytes.length };
