@@ -15,21 +15,27 @@ const VERSIONS = 256;
  * re-read goes no further into them than the reader has shown them to be lost.
  */
 export class HandedChunks {
-  private readonly byVersion = new LRUCache<string, Set<number>>({ max: VERSIONS });
+  /** A bit per chunk of each version (1 TiB at 1 MiB chunks: 128 KiB), not a set of numbers. */
+  private readonly byVersion = new LRUCache<string, Uint8Array>({ max: VERSIONS });
+
+  constructor(private readonly chunkSize: number) {}
 
   /** A sequential reader has passed chunk `index` and no tier keeps it. */
   add(version: ObjectVersion, index: number): void {
     const id = idOf(version);
-    const chunks = this.byVersion.get(id);
-    if (chunks) chunks.add(index);
-    else this.byVersion.set(id, new Set([index]));
+    let bits = this.byVersion.get(id);
+    if (!bits) {
+      bits = new Uint8Array(Math.ceil(Math.ceil(version.size / this.chunkSize) / 8));
+      this.byVersion.set(id, bits);
+    }
+    if (index >> 3 < bits.length) bits[index >> 3] = (bits[index >> 3] as number) | (1 << (index & 7));
   }
 
   /** Whether every chunk of [first, last] was handed over (the kernel asks again for lost bytes). */
   all(version: ObjectVersion, first: number, last: number): boolean {
-    const chunks = this.byVersion.get(idOf(version));
-    if (!chunks) return false;
-    for (let index = first; index <= last; index++) if (!chunks.has(index)) return false;
+    const bits = this.byVersion.get(idOf(version));
+    if (!bits) return false;
+    for (let index = first; index <= last; index++) if (!has(bits, index)) return false;
     return true;
   }
 
@@ -38,14 +44,18 @@ export class HandedChunks {
    * one past the first `allowance` (those the kernel is likely to still hold).
    */
   reach(version: ObjectVersion, from: number, to: number, allowance: number): number {
-    const chunks = this.byVersion.get(idOf(version));
-    if (!chunks) return to;
+    const bits = this.byVersion.get(idOf(version));
+    if (!bits) return to;
     let handed = 0;
     for (let index = from; index <= to; index++) {
-      if (chunks.has(index) && ++handed > allowance) return index - 1;
+      if (has(bits, index) && ++handed > allowance) return index - 1;
     }
     return to;
   }
+}
+
+function has(bits: Uint8Array, index: number): boolean {
+  return ((bits[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
 }
 
 function idOf(version: ObjectVersion): string {

@@ -43,7 +43,7 @@ export class ObjectReader {
   private readonly filesAheadQueue = new PQueue({ concurrency: FILES_AHEAD_REQUESTS });
   private readonly groupChunks: number;
   private readonly sequentialRuns: SequentialRuns;
-  private readonly handed = new HandedChunks();
+  private readonly handed: HandedChunks;
 
   constructor(
     readonly cache: ChunkCache,
@@ -51,6 +51,7 @@ export class ObjectReader {
   ) {
     this.groupChunks = Math.max(1, Math.floor(REQUEST_BYTES / cache.chunkSize));
     this.sequentialRuns = new SequentialRuns(Math.max(1, Math.floor(options.maxReadAhead / cache.chunkSize)));
+    this.handed = new HandedChunks(cache.chunkSize);
   }
 
   /** A reader of `source`'s objects whose chunk cache keeps its disk tier in `dir` (made if missing). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChunkCache, type ObjectVersion, type RangeFetcher } from '../../src/cache/chunk-cache.js';
 import { DiskChunks } from '../../src/cache/disk-chunks.js';
+import { HandedChunks } from '../../src/cache/handed-chunks.js';
 import { ObjectReader } from '../../src/cache/object-reader.js';
 import { ReadAhead, SequentialRuns } from '../../src/cache/read-ahead.js';
 import { createLogger } from '../../src/log.js';
@@ -139,6 +140,23 @@ describe('read-ahead', () => {
     const many = Array.from({ length: 20 }, () => new ReadAhead(runs));
     for (const r of many) r.next(0, 100, 10);
     expect(step(a, 0)).toBe(1); // never less than one chunk
+  });
+});
+
+describe('handed chunks', () => {
+  it('knows the chunks of each version handed to the kernel, and lets read-ahead into as many as allowed', () => {
+    const handed = new HandedChunks(MiB);
+    const v1: ObjectVersion = { key: 'k', etag: 'e1', size: 20 * MiB };
+    const v2: ObjectVersion = { key: 'k', etag: 'e2', size: 20 * MiB };
+    for (const index of [3, 4, 5, 9, 17]) handed.add(v1, index);
+    expect(handed.all(v1, 3, 5)).toBe(true);
+    expect(handed.all(v1, 3, 6)).toBe(false);
+    expect(handed.all(v2, 3, 3)).toBe(false); // another version of the key
+    expect(handed.reach(v1, 0, 19, 0)).toBe(2);
+    expect(handed.reach(v1, 0, 19, 2)).toBe(4);
+    expect(handed.reach(v1, 6, 19, 1)).toBe(16);
+    expect(handed.reach(v1, 6, 8, 0)).toBe(8);
+    expect(handed.reach(v2, 0, 19, 0)).toBe(19);
   });
 });
 
