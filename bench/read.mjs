@@ -184,8 +184,9 @@ async function ddCompare(path, source, name) {
 /**
  * How many bytes of `path` the kernel's page cache holds (fincore, which opens the file),
  * or undefined without fincore. A warm re-read must fetch what is missing: on the 6.18
- * kernel here, a cold read through any FUSE file system (a passthrough of a local file
- * too) leaves a few folios of the file out of the cache when its reads take a while.
+ * kernel here, a cold read through FUSE (a passthrough of a local file through the same
+ * binding too) leaves a few folios of the file out of the cache when its reads take a
+ * while.
  */
 async function pageCacheBytes(path) {
   try {

@@ -8,11 +8,12 @@ const VERSIONS = 256;
 
 /**
  * The kernel's page cache does not keep all it was given: on the 6.18 kernel here a cold
- * read through any FUSE file system leaves a few folios of the file out of it (up to 12
- * MiB of 512 measured), and a warm re-read asks for just those. Read ahead as a cold
- * read, each such hole grew into a window of GETs of bytes the kernel still had (249 MiB
- * fetched for a 12 MiB hole). Knowing which chunks were handed over, the read-ahead of a
- * re-read goes no further into them than the reader has shown them to be lost.
+ * read through FUSE (a passthrough of a local file through the same binding too) leaves
+ * a few folios of the file out of it (up to 12 MiB of 512 measured), and a warm re-read
+ * asks for just those. Read ahead as a cold read, each such hole grew into a window of
+ * GETs of bytes the kernel still had (249 MiB fetched for a 12 MiB hole). Knowing which
+ * chunks were handed over, the read-ahead of a re-read goes no further into them than
+ * the reader has shown them to be lost.
  */
 export class HandedChunks {
   /** A bit per chunk of each version (1 TiB at 1 MiB chunks: 128 KiB), not a set of numbers. */

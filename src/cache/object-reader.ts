@@ -85,7 +85,8 @@ export class ObjectReader {
       const to = Math.min(last + ahead, lastChunk);
       // A group's worth of lost chunks in a row: the page cache lost a stretch of the
       // file (or all of it), which is read ahead as a cold read.
-      const reach = lost >= this.groupChunks ? lastChunk : this.handed.reach(version, last + 1, Math.min(lastChunk, this.groupEnd(to)), lost);
+      const reach =
+        lost >= this.groupChunks ? lastChunk : this.handed.reach(version, last + 1, Math.min(lastChunk, this.groupEnd(to)), lost);
       this.fetchAhead(version, last + 1, Math.min(to, reach), this.readAheadQueue, keep, undefined, reach);
       this.releaseLeftBehind(version, readAhead, first);
     }
