@@ -87,7 +87,7 @@ export class ObjectReader {
       // file (or all of it), which is read ahead as a cold read.
       const reach =
         lost >= this.groupChunks ? lastChunk : this.handed.reach(version, last + 1, Math.min(lastChunk, this.groupEnd(to)), lost);
-      this.fetchAhead(version, last + 1, Math.min(to, reach), this.readAheadQueue, keep, undefined, reach);
+      this.fetchAhead(version, last + 1, to, this.readAheadQueue, keep, undefined, reach);
       this.releaseLeftBehind(version, readAhead, first);
     }
     let filled = 0;
@@ -142,12 +142,13 @@ export class ObjectReader {
     answered?: (info: ObjectInfo | undefined) => void,
     through = Infinity,
   ): void {
-    if (from > to) {
+    const stop = Math.min(through, this.cache.chunksOf(0, version.size).last);
+    const end = Math.min(to, stop);
+    if (from > end) {
       answered?.(undefined);
       return;
     }
-    const stop = Math.min(through, this.cache.chunksOf(0, version.size).last);
-    for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= to; group++) {
+    for (let group = Math.floor(from / this.groupChunks); group * this.groupChunks <= end; group++) {
       const first = Math.max(from, group * this.groupChunks);
       const last = Math.min(stop, this.groupEnd(first));
       const told = first === from ? answered : undefined;
